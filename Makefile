@@ -1,0 +1,36 @@
+# messagefs — see README.md.
+GO      ?= go
+BIN     := bin
+FUZZTIME ?= 3s
+
+.PHONY: all build test unit fuzz demo bench vet fmt clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ . ./cmd/...
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "run gofmt -w"; exit 1; }
+
+# The full test suite: vet, unit and end-to-end tests (real FUSE mounts,
+# real processes, network namespaces when run as root), then every fuzz
+# target briefly.
+test: vet build unit fuzz
+
+unit:
+	$(GO) test -count=1 -timeout 15m ./...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+demo: build
+	bash scripts/demo.sh
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./... >/dev/null
+	$(GO) run ./internal/bench
+
+clean:
+	rm -rf $(BIN)
