@@ -11,25 +11,30 @@ import (
 // event is queued.
 var ErrWouldBlock = errors.New("no event queued")
 
-// hub fans event lines out to subscribers. Each subscriber has a bounded
-// queue; when it is full the subscriber loses the newest events and gets a
-// single overflow warning instead, so a reader that stops reading never
-// slows the node down.
-type hub struct {
+// EventHub fans event lines out to subscribers. Each subscriber has a
+// bounded queue; when it is full the subscriber loses the newest events and
+// then gets a single overflow warning line, so a reader that stops reading
+// never slows the node down. It is safe for concurrent use.
+type EventHub struct {
 	mu     sync.Mutex
 	subs   map[*Subscription]struct{}
 	closed bool
+	limit  int
 	// overflowLine renders the warning a subscriber sees after losing
 	// events; it is given the number lost.
 	overflowLine func(lost int) string
 }
 
-func newHub(overflowLine func(lost int) string) *hub {
-	return &hub{subs: make(map[*Subscription]struct{}), overflowLine: overflowLine}
+// NewEventHub returns a hub whose subscribers queue at most limit lines.
+// overflowLine renders the warning line (ending in "\n") a subscriber reads
+// after it lost events; it is given the number lost.
+func NewEventHub(limit int, overflowLine func(lost int) string) *EventHub {
+	return &EventHub{subs: make(map[*Subscription]struct{}), limit: limit, overflowLine: overflowLine}
 }
 
-// publish queues line for every subscriber. It never blocks.
-func (h *hub) publish(line string) {
+// Publish queues line (which should end in "\n") for every subscriber. It
+// never blocks.
+func (h *EventHub) Publish(line string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
@@ -37,10 +42,10 @@ func (h *hub) publish(line string) {
 	}
 }
 
-// subscribe returns a subscription that sees every line published from now
-// on, queueing at most limit lines.
-func (h *hub) subscribe(limit int) *Subscription {
-	s := &Subscription{hub: h, limit: limit, wake: make(chan struct{}, 1)}
+// Subscribe returns a subscription that sees every line published from now
+// on. After Close it returns a subscription that is already at its end.
+func (h *EventHub) Subscribe() *Subscription {
+	s := &Subscription{hub: h, limit: h.limit, wake: make(chan struct{}, 1)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -51,9 +56,9 @@ func (h *hub) subscribe(limit int) *Subscription {
 	return s
 }
 
-// close ends every subscription: queued lines can still be read, then Read
+// Close ends every subscription: queued lines can still be read, then Read
 // returns io.EOF.
-func (h *hub) close() {
+func (h *EventHub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
@@ -66,7 +71,7 @@ func (h *hub) close() {
 // Subscription is one reader's view of the event stream (one open of
 // .events). It is safe for concurrent use.
 type Subscription struct {
-	hub   *hub
+	hub   *EventHub
 	limit int
 	wake  chan struct{} // capacity 1: a token means "something changed"
 
