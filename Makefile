@@ -3,11 +3,15 @@ GO      ?= go
 BIN     := bin
 FUZZTIME ?= 3s
 
-.PHONY: all build test unit fuzz demo bench vet fmt clean
+.PHONY: all setup build test unit fuzz demo bench vet clean
 
 all: build
 
-build:
+# Installs missing Debian packages (fuse3, libzmq3-dev, pkg-config, age, ...).
+setup:
+	@bash scripts/setup.sh
+
+build: setup
 	$(GO) build -o $(BIN)/ . ./cmd/...
 
 vet:
@@ -17,7 +21,7 @@ vet:
 # The full test suite: vet, unit and end-to-end tests (real FUSE mounts,
 # real processes, network namespaces when run as root), then every fuzz
 # target briefly.
-test: vet build unit fuzz
+test: setup vet build unit fuzz
 
 unit:
 	$(GO) test -count=1 -timeout 15m ./...
