@@ -1,0 +1,42 @@
+// Package fs is the FUSE view of a messagefs node: a file is a peer, a
+// directory is a group, writing to a file sends a message and reading it
+// shows the conversation. It knows files, not protocols: everything it
+// needs from the messaging engine is in the Backend interface.
+//
+// Mount mounts the tree at a directory and serves it until Unmount (or an
+// external `fusermount3 -u`):
+//
+//	MOUNT/
+//	  .all  .events  .peers  .outbox
+//	  alice             conversation with trusted peer alice
+//	  keys/self.pub     my recipient (0400)
+//	  keys/alice.pub    trusted key: create = trust, rm = revoke, mv = rename
+//	  keys/pending/F.pub key announced by an untrusted node (0400)
+//	  team/.all         group log; team/alice = member (touch = add, rm = remove)
+//
+// Decisions that are not spelled out in DESIGN.md:
+//
+//   - .events, .peers and .outbox are mode 0400: nothing can be written to
+//     them. Conversations, .all and key files are 0600, directories 0700.
+//   - Every file is opened with direct I/O; .events is also non-seekable.
+//     A .events read returns whole lines and never fills the caller's whole
+//     request (so the kernel never chains a second, blocking request onto a
+//     read(2) that already has data); a line longer than the request is
+//     split over several reads.
+//   - A key file (keys/NAME.pub) is checked with Backend.TrustKeyFile on a
+//     write(2) as soon as its content holds a complete line that is not a
+//     comment, or contains "AGE-SECRET-KEY-" (refused at once); content that
+//     is only comments or an unterminated line is checked at close (flush).
+//     A failed write changes nothing. Key files are checked again on every
+//     later write to the same open, so TrustKeyFile must accept the same key
+//     under the same alias twice.
+//   - Writing a conversation ignores the offset; a write of nothing or of a
+//     single "\n" is a no-op that reports success. truncate(0) and O_TRUNC
+//     are accepted and change nothing; any other size is EINVAL; chmod and
+//     chown are EPERM; timestamps given by touch are ignored (mtimes stay
+//     true).
+//   - Creating an unknown name in the root is ENOENT (the peer is unknown:
+//     trust its key in keys/ first), renaming anything outside keys/ is
+//     EPERM, and removing .events, .peers, .outbox, keys/ or a key in
+//     keys/pending is EACCES.
+package fs
