@@ -68,12 +68,41 @@ func (f *fileSystem) fail(op, path string, err error) error {
 		level = slog.LevelDebug
 	}
 	f.log.Log(context.Background(), level, "messagefs: "+op+" failed",
-		"path", path, "errno", fuse.Errno(errno).ErrnoName(), "err", err)
+		"path", path, "errno", errnoName(errno), "err", err)
 	return &fsError{errno: fuse.Errno(errno), err: fmt.Errorf("%s %s: %w", op, path, err)}
 }
 
 // refuse is fail for a reason found by the file system itself.
 func (f *fileSystem) refuse(op, path string, errno syscall.Errno, why string) error {
-	f.log.Warn("messagefs: "+op+" refused", "path", path, "errno", fuse.Errno(errno).ErrnoName(), "why", why)
+	f.log.Warn("messagefs: "+op+" refused", "path", path, "errno", errnoName(errno), "why", why)
 	return &fsError{errno: fuse.Errno(errno), err: fmt.Errorf("%s %s: %s", op, path, why)}
+}
+
+// errnoName names the errnos this package returns, for log lines.
+func errnoName(e syscall.Errno) string {
+	switch e {
+	case syscall.ENOENT:
+		return "ENOENT"
+	case syscall.EACCES:
+		return "EACCES"
+	case syscall.EPERM:
+		return "EPERM"
+	case syscall.EINVAL:
+		return "EINVAL"
+	case syscall.EEXIST:
+		return "EEXIST"
+	case syscall.EMSGSIZE:
+		return "EMSGSIZE"
+	case syscall.EINTR:
+		return "EINTR"
+	case syscall.EIO:
+		return "EIO"
+	case syscall.ENOSPC:
+		return "ENOSPC"
+	case syscall.EFBIG:
+		return "EFBIG"
+	case syscall.EBADF:
+		return "EBADF"
+	}
+	return e.Error()
 }
