@@ -31,6 +31,7 @@ func (s *Store) rewrite() error {
 	}
 	dst, err := s.openBolt(tmp)
 	if err != nil {
+		os.Remove(tmp) // bbolt may have created it before failing
 		return err
 	}
 	abort := func(err error) error {
