@@ -32,6 +32,12 @@ type Backend interface {
 	// keys) and node.ErrExists when the alias names another key or the key
 	// is trusted under another alias.
 	TrustKeyFile(alias string, content []byte) error
+	// CheckKeyFile returns the error TrustKeyFile(alias, content) would
+	// return now, without trusting anything. The file system calls it on
+	// each write(2) to a key file, so that a bad key fails the write
+	// itself (shells ignore close errors), and calls TrustKeyFile when the
+	// file is closed.
+	CheckKeyFile(alias string, content []byte) error
 	// Revoke removes the trust in alias; its history is kept.
 	Revoke(alias string) error
 	// RenameAlias renames a trusted alias; the history follows.

@@ -23,13 +23,14 @@
 //     request (so the kernel never chains a second, blocking request onto a
 //     read(2) that already has data); a line longer than the request is
 //     split over several reads.
-//   - A key file (keys/NAME.pub) is checked with Backend.TrustKeyFile on a
-//     write(2) as soon as its content holds a complete line that is not a
-//     comment, or contains "AGE-SECRET-KEY-" (refused at once); content that
-//     is only comments or an unterminated line is checked at close (flush).
-//     A failed write changes nothing. Key files are checked again on every
-//     later write to the same open, so TrustKeyFile must accept the same key
-//     under the same alias twice.
+//   - A key file (keys/NAME.pub) is checked with Backend.CheckKeyFile on
+//     every write(2) once its content holds a complete line that is not a
+//     comment, or contains "AGE-SECRET-KEY-" (refused at once), so a bad
+//     key fails the write itself; content that is only comments or an
+//     unterminated line is not judged yet. The content is trusted with
+//     Backend.TrustKeyFile at close (flush), which is also where a key
+//     written without a newline is first checked. A failed write changes
+//     nothing, and an open on which a write failed trusts nothing.
 //   - Writing a conversation ignores the offset; a write of nothing or of a
 //     single "\n" is a no-op that reports success. truncate(0) and O_TRUNC
 //     are accepted and change nothing; any other size is EINVAL; chmod and

@@ -132,6 +132,22 @@ func parseKeyFile(content []byte) (string, error) {
 
 // trustLocked trusts rcpt as alias; b.mu is held.
 func (b *fakeBackend) trustLocked(alias, rcpt string) error {
+	if err := b.checkLocked(alias, rcpt); err != nil {
+		return err
+	}
+	if _, ok := b.trust[alias]; ok {
+		return nil
+	}
+	b.trust[alias] = fakeKey{rcpt: rcpt, added: time.Now()}
+	if b.logs[alias] == nil {
+		b.logs[alias] = &fakeLog{mtime: time.Now()}
+	}
+	return nil
+}
+
+// checkLocked returns the error trusting rcpt as alias would give; b.mu
+// is held.
+func (b *fakeBackend) checkLocked(alias, rcpt string) error {
 	if !validAlias(alias) {
 		return fmt.Errorf("%w: bad alias %q", node.ErrInvalid, alias)
 	}
@@ -149,11 +165,17 @@ func (b *fakeBackend) trustLocked(alias, rcpt string) error {
 			return fmt.Errorf("%w: key is trusted as %s", node.ErrExists, a)
 		}
 	}
-	b.trust[alias] = fakeKey{rcpt: rcpt, added: time.Now()}
-	if b.logs[alias] == nil {
-		b.logs[alias] = &fakeLog{mtime: time.Now()}
-	}
 	return nil
+}
+
+func (b *fakeBackend) CheckKeyFile(alias string, content []byte) error {
+	rcpt, err := parseKeyFile(content)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.checkLocked(alias, rcpt)
 }
 
 func (b *fakeBackend) TrustKeyFile(alias string, content []byte) error {

@@ -165,12 +165,14 @@ type result struct {
 	code           int
 }
 
-// sh runs a shell script in the mount's root (10 s at most).
+// sh runs a shell script with bash (its messages name the errno; dash
+// says "I/O error" for every failed write) in the mount's root, for 10 s
+// at most.
 func (m *testMount) sh(script string) result {
 	m.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-c", script)
+	cmd := exec.CommandContext(ctx, "bash", "-c", script)
 	cmd.Dir = m.dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

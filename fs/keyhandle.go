@@ -12,20 +12,23 @@ import (
 )
 
 // keyHandle is an open keys/NAME.pub. Writes accumulate the content of
-// this open (offsets are ignored) and the content is checked with
-// Backend.TrustKeyFile on every write(2) that makes it checkable, so a
-// bad key fails the write itself; see needsCheck. What is left unchecked
-// is checked at flush (close).
+// this open (offsets are ignored). Every write(2) that makes the content
+// checkable (see needsCheck) is checked with Backend.CheckKeyFile, so a
+// bad key fails the write itself; the content is trusted with
+// Backend.TrustKeyFile when the file is closed (flush). A failed write
+// changes nothing, and after one the open trusts nothing at all: what was
+// written is not what the writer meant.
 type keyHandle struct {
 	keys     *keysDir
 	alias    string
 	writable bool
 	creating bool // counted in keysDir.creating
 
-	mu        sync.Mutex
-	buf       []byte
-	unchecked bool // buf changed since it was last checked
-	released  bool
+	mu       sync.Mutex
+	buf      []byte
+	dirty    bool // buf changed since it was last trusted
+	failed   bool // a write failed: trust nothing
+	released bool
 }
 
 var (
@@ -78,44 +81,40 @@ func (h *keyHandle) Write(ctx context.Context, req *fuse.WriteRequest, resp *fus
 	defer h.mu.Unlock()
 	const maxKeyFile = 64 << 10
 	if len(h.buf)+len(req.Data) > maxKeyFile {
+		h.failed = true
 		return f.refuse("write", h.path(), syscall.EFBIG, "a key file is a few lines")
 	}
 	prev := len(h.buf)
 	h.buf = append(h.buf, req.Data...)
-	if !needsCheck(h.buf) {
-		h.unchecked = true
-		resp.Size = len(req.Data)
-		return nil
+	if needsCheck(h.buf) {
+		if err := f.b.CheckKeyFile(h.alias, bytes.Clone(h.buf)); err != nil {
+			h.buf = h.buf[:prev]
+			h.failed = true
+			return f.fail("write", h.path(), err)
+		}
 	}
-	if err := h.check(); err != nil {
-		h.buf = h.buf[:prev] // a failed write changes nothing
-		return err
-	}
+	h.dirty = true
 	resp.Size = len(req.Data)
 	return nil
 }
 
-// check trusts the content; h.mu is held.
-func (h *keyHandle) check() error {
-	f := h.keys.fsys
-	if err := f.b.TrustKeyFile(h.alias, bytes.Clone(h.buf)); err != nil {
-		return f.fail("write", h.path(), err)
-	}
-	h.unchecked = false
-	f.dirChanged("keys")
-	f.dirChanged("")
-	return nil
-}
-
-// Flush implements fusefs.HandleFlusher: content that was not checkable
-// at write time (no complete key line) is checked at close.
+// Flush implements fusefs.HandleFlusher: close(2) trusts what was
+// written, unless a write failed or nothing but blanks was written.
 func (h *keyHandle) Flush(ctx context.Context, req *fuse.FlushRequest) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.unchecked || len(bytes.TrimSpace(h.buf)) == 0 {
+	if h.failed || !h.dirty || len(bytes.TrimSpace(h.buf)) == 0 {
 		return nil
 	}
-	return h.check()
+	f := h.keys.fsys
+	if err := f.b.TrustKeyFile(h.alias, bytes.Clone(h.buf)); err != nil {
+		h.failed = true
+		return f.fail("close", h.path(), err)
+	}
+	h.dirty = false
+	f.dirChanged("keys")
+	f.dirChanged("")
+	return nil
 }
 
 // Release implements fusefs.HandleReleaser: a created key file that never

@@ -51,7 +51,11 @@ func runChild(dir string) int {
 			return 1
 		}
 	}
-	srv, err := Mount(context.Background(), dir, b, Options{Logger: log})
+	opts := Options{Logger: log}
+	if os.Getenv("MFS_FSTEST_TRACE") != "" {
+		opts.Debug = func(msg any) { log.Debug("fuse", "msg", fmt.Sprint(msg)) }
+	}
+	srv, err := Mount(context.Background(), dir, b, opts)
 	if err != nil {
 		fmt.Println("err", err)
 		return 1
