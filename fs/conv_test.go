@@ -3,6 +3,7 @@ package fs
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -237,3 +238,60 @@ func TestTailFollows(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconvFormat(n) }
+
+// TestNoEINTRAfterCommit interrupts a write(2) that is waiting in Send: the
+// fake's Send to "slow" waits for the interruption, then commits anyway.
+// The write must report success (an EINTR would make the writer send the
+// message again) and the message must be there once.
+func TestNoEINTRAfterCommit(t *testing.T) {
+	m := startMount(t)
+	w := exec.Command(os.Args[0], "-test.run=^$")
+	w.Env = append(os.Environ(), writerEnv+"="+m.path("slow"))
+	out, err := w.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Process.Kill(); _ = w.Wait() })
+	lines := lineReader(out)
+	var tid int
+	select {
+	case l := <-lines:
+		if _, err := fmt.Sscanf(l, "tid %d", &tid); err != nil {
+			t.Fatalf("writer: %q", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("writer did not start")
+	}
+	// Signal the writing thread until the write returns: a signal that
+	// arrives while it waits for the FUSE reply makes the kernel send an
+	// INTERRUPT.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(8 * time.Second)
+	var result string
+	for result == "" {
+		select {
+		case <-tick.C:
+			_ = syscall.Tgkill(w.Process.Pid, tid, syscall.SIGUSR1)
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("writer exited without a result")
+			}
+			result = l
+		case <-deadline:
+			t.Fatal("write did not return")
+		}
+	}
+	if result != "n 13 err <nil>" {
+		t.Errorf("interrupted write: %q, want success", result)
+	}
+	if got := messages(m.readFile("slow")); !slicesEqual(got, []string{"me interrupt me"}) {
+		t.Errorf("slow = %q, want the message once", got)
+	}
+	if ob := m.readFile(".outbox"); !strings.HasPrefix(ob, "interrupted-sends 1") {
+		t.Errorf(".outbox = %q: the write was not interrupted, so this test proved nothing", ob)
+	}
+}

@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -18,6 +21,11 @@ import (
 // tests never serve a mount from their own process: they drive it.
 const childEnv = "MFS_FSTEST_SERVE"
 
+// writerEnv names the file a re-executed test binary makes one write(2)
+// to, on a thread whose id it prints first, so that the test can signal
+// that thread while it waits in the write.
+const writerEnv = "MFS_FSTEST_WRITE"
+
 // testMounts holds the mount points made by this test process, to check
 // that none is left behind.
 var testMounts sync.Map
@@ -25,6 +33,9 @@ var testMounts sync.Map
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
 		os.Exit(runChild(dir))
+	}
+	if path := os.Getenv(writerEnv); path != "" {
+		os.Exit(runWriter(path))
 	}
 	code := m.Run()
 	testMounts.Range(func(k, _ any) bool {
@@ -127,10 +138,42 @@ func (b *fakeBackend) control(srv *Server, line string) (string, error) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		return strconv.Itoa(b.subscribes), nil
-	case "unmount": // unmount: Server.Unmount, as on SIGTERM
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	case "unmount": // unmount [TIMEOUT]: Server.Unmount, as on SIGTERM
+		timeout := 10 * time.Second
+		if arg != "" {
+			d, err := time.ParseDuration(arg)
+			if err != nil {
+				return "", err
+			}
+			timeout = d
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		return "", srv.Unmount(ctx)
+	case "done": // done: wait (5 s at most) until serving ends
+		select {
+		case <-srv.Done():
+			return "", srv.Err()
+		case <-time.After(5 * time.Second):
+			return "", fmt.Errorf("still serving")
+		}
 	}
 	return "", fmt.Errorf("unknown command %q", cmd)
+}
+
+// runWriter writes "interrupt me\n" to path with one write(2) on a locked
+// thread, ignoring SIGUSR1 (handled, so the kernel interrupts the FUSE
+// request but the process lives), and prints "tid N", then "n N err E".
+func runWriter(path string) int {
+	runtime.LockOSThread()
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGUSR1)
+	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		fmt.Println("open", err)
+		return 1
+	}
+	fmt.Println("tid", syscall.Gettid())
+	n, err := syscall.Write(fd, []byte("interrupt me\n"))
+	fmt.Println("n", n, "err", err)
+	return 0
 }
