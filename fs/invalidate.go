@@ -126,7 +126,14 @@ func (f *fileSystem) apply(c node.Change) {
 	f.dirTimes[c.Dir] = time.Now()
 	f.mu.Unlock()
 	f.notify("invalidate attr", c.Dir, f.srv.InvalidateNodeAttr(dn))
-	for _, name := range d.names() {
+	names := d.names()
+	if c.Dir == "" {
+		// Group directories are cached by the file system, not the root.
+		for _, g := range f.cachedGroups() {
+			names = append(names, g.path)
+		}
+	}
+	for _, name := range names {
 		f.notify("invalidate entry", d.childPath(name), f.srv.InvalidateEntry(dn, name))
 	}
 }

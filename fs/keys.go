@@ -285,7 +285,11 @@ func (n *keyFile) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.Op
 
 // Setattr implements fusefs.NodeSetattrer: truncate(0) from `echo key >
 // keys/a.pub` is accepted and changes nothing (the key is replaced only by
-// what is written).
+// what is written). Modes, owners and times are accepted and ignored, so
+// that `mv ~/bob.pub keys/` and `cp -p`, which copy them, work.
 func (n *keyFile) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *fuse.SetattrResponse) error {
-	return setattrLog(n.keys.fsys, "keys/"+n.alias+keySuffix, req)
+	if req.Valid.Size() && req.Size != 0 {
+		return n.keys.fsys.refuse("truncate", "keys/"+n.alias+keySuffix, syscall.EINVAL, "only truncate(0) is accepted (and does nothing)")
+	}
+	return nil
 }

@@ -66,6 +66,9 @@ func TestKeyFilesFromShell(t *testing.T) {
 		{"rename onto taken alias", "mv keys/carla.pub keys/bob.pub", "File exists", []string{"carla", "bob"}, nil},
 		{"revoke", "rm keys/carla.pub", "", nil, []string{"carla", "keys/carla.pub"}},
 		{"touch makes nothing", "touch keys/empty.pub", "", nil, []string{"keys/empty.pub", "empty"}},
+		{"cp a key file in", "f=$(mktemp) && echo " + k1 + " > $f && cp $f keys/ivan.pub; rc=$?; rm -f $f; exit $rc", "", []string{"ivan"}, nil},
+		{"mv a key file in", "d=$(mktemp -d) && echo " + k2 + " > $d/judy.pub && chmod 644 $d/judy.pub && mv $d/judy.pub keys/; rc=$?; rm -rf $d; exit $rc", "", []string{"judy"}, nil},
+		{"mv a bad key file in", "d=$(mktemp -d) && echo " + secret + " > $d/kim.pub && mv $d/kim.pub keys/; rc=$?; rm -rf $d; exit $rc", "Invalid argument", nil, []string{"keys/kim.pub", "kim"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := m.sh(tc.script)

@@ -93,3 +93,11 @@ func TestExternalUnmount(t *testing.T) {
 	}
 	m.ctl("done")
 }
+
+func TestMountWithoutFusermount(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := Mount(context.Background(), t.TempDir(), newFakeBackend(), Options{})
+	if !errors.Is(err, ErrNoFUSE) || !strings.Contains(err.Error(), "fuse3") {
+		t.Errorf("mount without fusermount3: %v", err)
+	}
+}
