@@ -1,0 +1,36 @@
+// Package mesh implements the ZeroMQ Realtime Exchange protocol, version 2
+// (ZRE, RFC 36), the protocol spoken by gyre, zyre and pyre, on top of
+// github.com/pebbe/zmq4.
+//
+// A Node discovers peers on the local network by UDP beacons (or is told
+// their endpoints with Config.Peers and Connect), keeps one ZeroMQ DEALER
+// socket per peer and receives everything on one ROUTER socket. It delivers
+// what happens as Events: peers entering and leaving, joining and leaving
+// groups, and whispered (one peer) and shouted (one group) payloads.
+//
+// mesh knows bytes and peers, not keys: nothing it reports is authenticated.
+// Any host on the LAN can claim any UUID, name, header or group, send a
+// port-0 beacon to make a peer "leave", or name any endpoint in a HELLO. The
+// node defends itself (strict parser, bounded queues, caps and rate limits on
+// peers, groups and headers, frames capped with ZMQ_MAXMSGSIZE), but the
+// layers above must treat ENTER and EXIT as hints, never as security events.
+//
+// # Concurrency
+//
+// All ZeroMQ sockets of a node are owned by a single reactor goroutine that
+// Start launches. API calls reach it through a command channel; a sleeping
+// reactor is woken through an inproc PAIR socket. The reactor never blocks
+// on the consumer of Events: see Events for the overflow policy. All methods
+// of Node are safe for concurrent use.
+//
+// # Wire compatibility
+//
+// The node sends 22-byte version-1 beacons to the directed broadcast address
+// of its interface (heard by zyre and pyre) and to 224.0.0.250 (heard by
+// gyre), answers every PING, sends WHISPER and SHOUT payloads as exactly one
+// content frame, never sends ELECT, LEADER or GOODBYE, and parses all three.
+// A WHISPER or SHOUT that carries more than one content frame (zyre and pyre
+// can send those) is dropped and counted in Stats.DroppedMultiFrame: a
+// messagefs payload is always one frame, and joining frames or keeping only
+// the first would both silently alter what the sender meant.
+package mesh
