@@ -26,13 +26,13 @@ type peer struct {
 	lastSeen time.Time // last accepted message (or beacon, once ready)
 	// helloSent is when our HELLO went out on this DEALER.
 	helloSent time.Time
-	sentSeq  uint16    // sequence number of the last message sent
-	gotSeq   uint16    // sequence number of the last message received
-	status   byte      // the peer's group status counter as we track it
-	evasive  bool
-	removed  bool
-	blocked  bool     // the DEALER returned EAGAIN; waiting for POLLOUT
-	queue    []outMsg // messages waiting for the DEALER to be writable
+	sentSeq   uint16 // sequence number of the last message sent
+	gotSeq    uint16 // sequence number of the last message received
+	status    byte   // the peer's group status counter as we track it
+	evasive   bool
+	removed   bool
+	blocked   bool     // the DEALER returned EAGAIN; waiting for POLLOUT
+	queue     []outMsg // messages waiting for the DEALER to be writable
 
 	ready   bool                // dir; HELLO received, ENTER emitted
 	name    string              // dir
