@@ -75,6 +75,10 @@ type Keyring struct {
 	dir string
 	log *slog.Logger
 
+	// wmu serializes changes, which hold it while they write to disk; mu
+	// guards the maps and is held only briefly, so lookups never wait for
+	// an fsync.
+	wmu      sync.Mutex
 	mu       sync.RWMutex
 	byAlias  map[string]Entry
 	byKey    map[crypto.PublicKey]string
@@ -117,7 +121,7 @@ func (k *Keyring) load(de os.DirEntry) {
 	name := de.Name()
 	path := filepath.Join(k.dir, name)
 	if isTemp(name) {
-		if err := os.RemoveAll(path); err != nil {
+		if err := os.Remove(path); err != nil {
 			k.problem(path, fmt.Errorf("removing a temporary file left by an interrupted write: %w", err))
 			return
 		}
@@ -188,6 +192,13 @@ func (k *Keyring) put(e Entry) {
 	k.byKey[e.Key] = e.Alias
 }
 
+// update runs f with k.mu held.
+func (k *Keyring) update(f func()) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f()
+}
+
 // Dir returns the directory of the keyring.
 func (k *Keyring) Dir() string { return k.dir }
 
@@ -246,23 +257,23 @@ func (k *Keyring) Add(alias string, key crypto.PublicKey) error {
 	if err := crypto.CheckPublic(key); err != nil {
 		return errorf(ErrBadKey, "refusing to trust a low-order key, which no real age key is: %w", err)
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if e, ok := k.byAlias[alias]; ok {
+	k.wmu.Lock()
+	defer k.wmu.Unlock()
+	if e, ok := k.Lookup(alias); ok {
 		if e.Key == key {
 			return nil
 		}
 		return &ConflictError{Alias: alias, Other: alias}
 	}
-	if other, ok := k.byKey[key]; ok {
-		return &ConflictError{Alias: alias, Other: other}
+	if e, ok := k.ByKey(key); ok {
+		return &ConflictError{Alias: alias, Other: e.Alias}
 	}
 	added := time.Now().UTC().Truncate(time.Second)
 	err := writeFileAtomic(k.dir, alias+KeyFileExt, MarshalKeyFile(key, added), 0o600)
 	if err != nil && !errors.Is(err, errDirSync) {
 		return fmt.Errorf("writing the key file of %q: %w", alias, err)
 	}
-	k.put(Entry{Alias: alias, Key: key, Added: added})
+	k.update(func() { k.put(Entry{Alias: alias, Key: key, Added: added}) })
 	k.log.Info("keyring: trusted a key", "alias", alias, "fingerprint", key.ShortFingerprint())
 	if err != nil {
 		return fmt.Errorf("%q is trusted, but the change may not survive a crash: %w", alias, err)
@@ -273,17 +284,19 @@ func (k *Keyring) Add(alias string, key crypto.PublicKey) error {
 // Remove stops trusting the key of alias and deletes its file. It returns
 // an error matching ErrNotFound if no key has that alias.
 func (k *Keyring) Remove(alias string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	e, ok := k.byAlias[alias]
+	k.wmu.Lock()
+	defer k.wmu.Unlock()
+	e, ok := k.Lookup(alias)
 	if !ok {
 		return errorf(ErrNotFound, "no trusted key has the alias %q", alias)
 	}
 	if err := os.Remove(k.Path(alias)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing the key file of %q: %w", alias, err)
 	}
-	delete(k.byAlias, alias)
-	delete(k.byKey, e.Key)
+	k.update(func() {
+		delete(k.byAlias, alias)
+		delete(k.byKey, e.Key)
+	})
 	k.log.Info("keyring: revoked a key", "alias", alias, "fingerprint", e.Key.ShortFingerprint())
 	if err := syncDir(k.dir); err != nil {
 		return fmt.Errorf("%q is revoked, but the removal may not survive a crash: %w", alias, err)
@@ -300,16 +313,16 @@ func (k *Keyring) Rename(oldAlias, newAlias string) error {
 	if err := ValidAlias(newAlias); err != nil {
 		return err
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	e, ok := k.byAlias[oldAlias]
+	k.wmu.Lock()
+	defer k.wmu.Unlock()
+	e, ok := k.Lookup(oldAlias)
 	if !ok {
 		return errorf(ErrNotFound, "no trusted key has the alias %q", oldAlias)
 	}
 	if oldAlias == newAlias {
 		return nil
 	}
-	if _, ok := k.byAlias[newAlias]; ok {
+	if _, ok := k.Lookup(newAlias); ok {
 		return &ConflictError{Alias: newAlias, Other: newAlias}
 	}
 	if err := renameNoReplace(k.Path(oldAlias), k.Path(newAlias)); err != nil {
@@ -318,9 +331,11 @@ func (k *Keyring) Rename(oldAlias, newAlias string) error {
 		}
 		return fmt.Errorf("renaming %q to %q: %w", oldAlias, newAlias, err)
 	}
-	delete(k.byAlias, oldAlias)
 	e.Alias = newAlias
-	k.put(e)
+	k.update(func() {
+		delete(k.byAlias, oldAlias)
+		k.put(e)
+	})
 	k.log.Info("keyring: renamed an alias", "from", oldAlias, "to", newAlias)
 	if err := syncDir(k.dir); err != nil {
 		return fmt.Errorf("%q is renamed to %q, but the change may not survive a crash: %w", oldAlias, newAlias, err)
