@@ -212,15 +212,22 @@ func (h *eventsHandle) Poll(ctx context.Context, req *fuse.PollRequest, resp *fu
 
 // Release implements fusefs.HandleReleaser.
 func (h *eventsHandle) Release(ctx context.Context, req *fuse.ReleaseRequest) error {
+	h.release()
+	return nil
+}
+
+// release ends the subscription and the pump. It is idempotent.
+func (h *eventsHandle) release() {
 	h.mu.Lock()
-	if !h.released {
-		h.released = true
-		close(h.stop)
+	if h.released {
+		h.mu.Unlock()
+		return
 	}
+	h.released = true
+	close(h.stop)
 	h.mu.Unlock()
 	h.fsys.mu.Lock()
 	delete(h.fsys.events, h)
 	h.fsys.mu.Unlock()
 	h.sub.Close()
-	return nil
 }

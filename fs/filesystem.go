@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"sync"
@@ -52,8 +53,22 @@ func newFileSystem(b Backend, log *slog.Logger) *fileSystem {
 	return f
 }
 
+var (
+	_ fusefs.FS         = (*fileSystem)(nil)
+	_ fusefs.FSStatfser = (*fileSystem)(nil)
+)
+
 // Root implements bazil.org/fuse/fs.FS.
 func (f *fileSystem) Root() (fusefs.Node, error) { return f.root, nil }
+
+// Statfs implements fusefs.FSStatfser. There is no space to report, like
+// /proc, but names have a length limit and blocks a size.
+func (f *fileSystem) Statfs(ctx context.Context, req *fuse.StatfsRequest, resp *fuse.StatfsResponse) error {
+	resp.Bsize = 4096
+	resp.Frsize = 4096
+	resp.Namelen = 255
+	return nil
+}
 
 // group returns the node of group name, creating it if needed. It does not
 // check that the group exists.
@@ -140,6 +155,20 @@ func access(mask uint32, isDir, writable bool) error {
 // wantsWrite reports whether open flags ask for write access or truncation.
 func wantsWrite(fl fuse.OpenFlags) bool {
 	return !fl.IsReadOnly() || fl&fuse.OpenTruncate != 0
+}
+
+// releaseAll releases the .events handles the kernel never released
+// (the connection was aborted): their subscriptions and goroutines end.
+func (f *fileSystem) releaseAll() {
+	f.mu.Lock()
+	hs := make([]*eventsHandle, 0, len(f.events))
+	for h := range f.events {
+		hs = append(hs, h)
+	}
+	f.mu.Unlock()
+	for _, h := range hs {
+		h.release()
+	}
 }
 
 // shutdown ends every .events stream (blocked readers get EOF) before the

@@ -100,6 +100,7 @@ func Mount(ctx context.Context, dir string, b Backend, opts Options) (*Server, e
 func (s *Server) serve() {
 	err := s.fsys.srv.Serve(s.fsys)
 	s.fsys.shutdown()
+	s.fsys.releaseAll()
 	s.fsys.inval.stop()
 	if cerr := s.conn.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("fs: closing /dev/fuse: %w", cerr)

@@ -69,8 +69,8 @@ func TestLayout(t *testing.T) {
 		t.Errorf(".peers = %q", peers)
 	}
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(m.dir, &st); err != nil {
-		t.Fatal(err)
+	if err := syscall.Statfs(m.dir, &st); err != nil || st.Namelen != 255 {
+		t.Errorf("statfs: %v, namelen %d", err, st.Namelen)
 	}
 	mounts, _ := os.ReadFile("/proc/self/mounts")
 	if !strings.Contains(string(mounts), "messagefs "+m.dir+" fuse.messagefs ") {
