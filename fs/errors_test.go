@@ -56,6 +56,7 @@ func TestNeedsCheck(t *testing.T) {
 		{"# comment\nage1abc\n", true},
 		{"AGE-SECRET-KEY-1", true},
 		{"# AGE-SECRET-KEY-1 in a comment", true},
+		{"age-secret-key-1", true},
 	} {
 		if got := needsCheck([]byte(tc.content)); got != tc.want {
 			t.Errorf("needsCheck(%q) = %v, want %v", tc.content, got, tc.want)

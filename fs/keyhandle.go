@@ -45,7 +45,7 @@ func (h *keyHandle) path() string { return "keys/" + h.alias + keySuffix }
 // comment. Comment lines and an unfinished last line are not enough, so a
 // key file written in pieces is not refused halfway.
 func needsCheck(content []byte) bool {
-	if bytes.Contains(content, []byte("AGE-SECRET-KEY-")) {
+	if bytes.Contains(bytes.ToUpper(content), []byte("AGE-SECRET-KEY-")) {
 		return true
 	}
 	for {
