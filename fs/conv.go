@@ -14,6 +14,7 @@ import (
 // (where is the alias), or a group log (.all, "team/.all"). Reading shows
 // the log; every write(2) sends one message. The node is its own handle.
 type convFile struct {
+	syncless
 	fsys  *fileSystem
 	where string // log name, see Backend
 	path  string // path in the tree, for log lines; where if empty
@@ -75,10 +76,6 @@ func setattrLog(f *fileSystem, path string, req *fuse.SetattrRequest) error {
 	}
 	return nil
 }
-
-// Fsync implements fusefs.NodeFsyncer: a write returns once the message
-// is durable, so there is nothing to flush.
-func (c *convFile) Fsync(ctx context.Context, req *fuse.FsyncRequest) error { return nil }
 
 // Read implements fusefs.HandleReader.
 func (c *convFile) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {

@@ -141,6 +141,12 @@ func TestShellTools(t *testing.T) {
 		t.Errorf("chmod succeeded")
 	}
 	m.mustSh("touch alice")
+	m.mustSh("sync alice keys/alice.pub keys/self.pub .events keys")
+	for _, script := range []string{"ln alice x", "ln -s alice x", "mkfifo x", "ln keys/alice.pub keys/x.pub"} {
+		if r := m.sh(script); r.code == 0 || !strings.Contains(r.stderr, "Operation not permitted") {
+			t.Errorf("%s: exit %d %q, want EPERM", script, r.code, r.stderr)
+		}
+	}
 
 	// Unknown peer: a shell error, not a file.
 	if r := m.sh("echo hi > carol"); r.code == 0 || !strings.Contains(r.stderr, "No such file") {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"syscall"
 
 	"bazil.org/fuse"
 	fusefs "bazil.org/fuse/fs"
@@ -94,3 +95,29 @@ func dirent(name string, isDir bool) fuse.Dirent {
 	}
 	return fuse.Dirent{Name: name, Type: t}
 }
+
+// Link implements fusefs.NodeLinker: no hard links (bazil's default
+// answer would be EIO).
+func (d *dir) Link(ctx context.Context, req *fuse.LinkRequest, old fusefs.Node) (fusefs.Node, error) {
+	return nil, d.fsys.refuse("link", d.childPath(req.NewName), syscall.EPERM, "no links in messagefs")
+}
+
+// Symlink implements fusefs.NodeSymlinker: no symbolic links.
+func (d *dir) Symlink(ctx context.Context, req *fuse.SymlinkRequest) (fusefs.Node, error) {
+	return nil, d.fsys.refuse("symlink", d.childPath(req.NewName), syscall.EPERM, "no links in messagefs")
+}
+
+// Mknod implements fusefs.NodeMknoder: no devices, fifos or sockets.
+func (d *dir) Mknod(ctx context.Context, req *fuse.MknodRequest) (fusefs.Node, error) {
+	return nil, d.fsys.refuse("mknod", d.childPath(req.Name), syscall.EPERM, "no special files in messagefs")
+}
+
+// Fsync implements fusefs.NodeFsyncer (bazil's default answer is EIO).
+func (d *dir) Fsync(ctx context.Context, req *fuse.FsyncRequest) error { return nil }
+
+// syncless gives a file node an fsync that succeeds: every change the
+// file system makes is durable when its call returns.
+type syncless struct{}
+
+// Fsync implements fusefs.NodeFsyncer.
+func (syncless) Fsync(ctx context.Context, req *fuse.FsyncRequest) error { return nil }

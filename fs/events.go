@@ -16,6 +16,7 @@ import (
 // eventsFile is .events: every open is a live stream of event lines from
 // the moment it was opened.
 type eventsFile struct {
+	syncless
 	fsys *fileSystem
 }
 

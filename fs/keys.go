@@ -231,6 +231,7 @@ func (k *keysDir) Rename(ctx context.Context, req *fuse.RenameRequest, newDir fu
 // keyFile is keys/NAME.pub: reads give the trusted recipient; writes
 // trust a key.
 type keyFile struct {
+	syncless
 	keys  *keysDir
 	alias string
 }

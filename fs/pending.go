@@ -14,6 +14,7 @@ import (
 // selfKey is keys/self.pub, the node's own recipient. It is read-only,
 // even for root.
 type selfKey struct {
+	syncless
 	fsys *fileSystem
 }
 
@@ -134,6 +135,7 @@ func (p *pendingDir) Rename(ctx context.Context, req *fuse.RenameRequest, newDir
 
 // pendingKey is keys/pending/FPR.pub, read-only.
 type pendingKey struct {
+	syncless
 	dir *pendingDir
 	fpr string
 }

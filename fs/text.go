@@ -13,6 +13,7 @@ import (
 // textFile is a read-only file rendered by the backend (.peers, .outbox).
 // Each open reads a snapshot, like a file in /proc.
 type textFile struct {
+	syncless
 	fsys *fileSystem
 	name string
 	text func() []byte
