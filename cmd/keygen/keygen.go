@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/messagefs/messagefs/internal/passphrase"
+
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -18,7 +20,7 @@ const maxInput = 64 << 10
 
 // generate creates an identity and writes it to output ("" for the default
 // path, "-" for standard output).
-func generate(output string, protect bool, pr passphraseReader, env environment) error {
+func generate(output string, protect bool, pr passphrase.Reader, env environment) error {
 	defaulted := output == ""
 	if defaulted {
 		p, err := keyring.DefaultIdentityPath()
@@ -40,7 +42,7 @@ func generate(output string, protect bool, pr passphraseReader, env environment)
 	pub := key.Public()
 	content := crypto.MarshalIdentityFile(key, time.Now())
 	if protect {
-		pass, err := pr.newPassphrase()
+		pass, err := pr.New()
 		if err != nil {
 			return err
 		}
@@ -56,7 +58,7 @@ func generate(output string, protect bool, pr passphraseReader, env environment)
 			return fmt.Errorf("writing the identity: %w", err)
 		}
 		// A plain identity on a terminal shows its public key already.
-		if protect || !isTerminal(env.stdout) {
+		if protect || !passphrase.IsTerminal(env.stdout) {
 			fmt.Fprintf(env.stderr, "Public key: %s\n", pub)
 		}
 		return nil
@@ -76,7 +78,7 @@ func generate(output string, protect bool, pr passphraseReader, env environment)
 
 // printRecipient prints the public key of the identity in input ("" or "-"
 // for standard input) to output ("" or "-" for standard output).
-func printRecipient(input, output string, pr passphraseReader, env environment) error {
+func printRecipient(input, output string, pr passphrase.Reader, env environment) error {
 	name := input
 	var data []byte
 	var err error
@@ -89,7 +91,7 @@ func printRecipient(input, output string, pr passphraseReader, env environment) 
 	if err != nil {
 		return err
 	}
-	key, err := crypto.ParseIdentityFile(data, pr.existingPassphrase(name))
+	key, err := crypto.ParseIdentityFile(data, pr.Existing(name))
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}

@@ -25,6 +25,8 @@
 package main
 
 import (
+	"github.com/messagefs/messagefs/internal/passphrase"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -93,14 +95,14 @@ func run(args []string, env environment) error {
 	fs := flag.NewFlagSet("mfs-keygen", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var (
-		output     string
-		passphrase bool
-		recipient  bool
+		output    string
+		protect   bool
+		recipient bool
 	)
 	fs.StringVar(&output, "o", "", "output file")
 	fs.StringVar(&output, "output", "", "output file")
-	fs.BoolVar(&passphrase, "p", false, "protect with a passphrase")
-	fs.BoolVar(&passphrase, "passphrase", false, "protect with a passphrase")
+	fs.BoolVar(&protect, "p", false, "protect with a passphrase")
+	fs.BoolVar(&protect, "passphrase", false, "protect with a passphrase")
 	fs.BoolVar(&recipient, "y", false, "print the public key")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -109,9 +111,9 @@ func run(args []string, env environment) error {
 		}
 		return usagef("%v", err)
 	}
-	pr := passphraseReader{getenv: env.getenv}
+	pr := passphrase.Reader{Getenv: env.getenv}
 	switch {
-	case recipient && passphrase:
+	case recipient && protect:
 		return usagef("-y and --passphrase cannot be used together")
 	case recipient && fs.NArg() > 1:
 		return usagef("-y takes one INPUT file, got %d arguments (options go before INPUT)", fs.NArg())
@@ -120,5 +122,5 @@ func run(args []string, env environment) error {
 	case fs.NArg() > 0:
 		return usagef("unexpected argument %q (to read an identity, use -y FILE)", fs.Arg(0))
 	}
-	return generate(output, passphrase, pr, env)
+	return generate(output, protect, pr, env)
 }

@@ -1,4 +1,7 @@
-package main
+// Package passphrase asks for the passphrase of an identity file: from
+// $MFS_PASSPHRASE when it is set, else on the controlling terminal with echo
+// turned off. It is shared by mfs-keygen and messagefs.
+package passphrase
 
 import (
 	"bufio"
@@ -10,27 +13,28 @@ import (
 	"syscall"
 )
 
-// passphraseEnv names the environment variable that gives the passphrase
-// for non-interactive use. Other processes of the same user can read a
+// Env names the environment variable that gives the passphrase for
+// non-interactive use. Other processes of the same user can read a
 // process's environment: prefer the terminal prompt.
-const passphraseEnv = "MFS_PASSPHRASE"
+const Env = "MFS_PASSPHRASE"
 
-// passphraseReader asks for passphrases: from $MFS_PASSPHRASE when it is set,
-// else on the controlling terminal (/dev/tty) with echo turned off.
-type passphraseReader struct {
-	getenv func(string) string
+// Reader asks for passphrases: from $MFS_PASSPHRASE when it is set, else on
+// the controlling terminal (/dev/tty) with echo turned off.
+type Reader struct {
+	// Getenv looks up environment variables (os.Getenv in production).
+	Getenv func(string) string
 }
 
 // envPassphrase returns $MFS_PASSPHRASE, if set and not empty.
-func (p passphraseReader) envPassphrase() ([]byte, bool) {
-	if v := p.getenv(passphraseEnv); v != "" {
+func (p Reader) envPassphrase() ([]byte, bool) {
+	if v := p.Getenv(Env); v != "" {
 		return []byte(v), true
 	}
 	return nil, false
 }
 
-// newPassphrase asks for a new passphrase twice and checks that both match.
-func (p passphraseReader) newPassphrase() ([]byte, error) {
+// New asks for a new passphrase twice and checks that both match.
+func (p Reader) New() ([]byte, error) {
 	if pass, ok := p.envPassphrase(); ok {
 		return pass, nil
 	}
@@ -47,9 +51,9 @@ func (p passphraseReader) newPassphrase() ([]byte, error) {
 	return answers[0], nil
 }
 
-// existingPassphrase returns a function that asks once for the passphrase of
-// the identity file name.
-func (p passphraseReader) existingPassphrase(name string) func() ([]byte, error) {
+// Existing returns a function that asks once for the passphrase of the
+// identity file name.
+func (p Reader) Existing(name string) func() ([]byte, error) {
 	return func() ([]byte, error) {
 		if pass, ok := p.envPassphrase(); ok {
 			return pass, nil
@@ -67,12 +71,12 @@ func (p passphraseReader) existingPassphrase(name string) func() ([]byte, error)
 func askTerminal(prompts ...string) ([][]byte, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
-		return nil, fmt.Errorf("no terminal to ask for the passphrase (%v): set %s for non-interactive use", err, passphraseEnv)
+		return nil, fmt.Errorf("no terminal to ask for the passphrase (%v): set %s for non-interactive use", err, Env)
 	}
 	defer tty.Close()
 	restore, err := noEcho(tty)
 	if err != nil {
-		return nil, fmt.Errorf("turning off echo to read the passphrase: %w (set %s for non-interactive use)", err, passphraseEnv)
+		return nil, fmt.Errorf("turning off echo to read the passphrase: %w (set %s for non-interactive use)", err, Env)
 	}
 	defer restore()
 	// An interrupt must not leave the terminal without echo.
