@@ -1,0 +1,221 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/messagefs/messagefs/crypto"
+	"github.com/messagefs/messagefs/mesh"
+	"github.com/messagefs/messagefs/store"
+)
+
+// maxClockSkew is how far in the future a sender's timestamp may be before
+// the arrival time is shown instead.
+const maxClockSkew = time.Minute
+
+// handleMesh acts on one mesh event. It runs on the Run goroutine only.
+func (n *Node) handleMesh(ctx context.Context, ev mesh.Event) {
+	switch ev.Type {
+	case mesh.EventEnter:
+		n.peerEntered(ev)
+	case mesh.EventExit:
+		n.peerExited(ev.Peer)
+	case mesh.EventWhisper:
+		n.receive(ctx, ev.Peer, ev.Payload)
+	case mesh.EventShout:
+		n.receiveShout(ctx, ev.Peer, ev.Group, ev.Payload)
+	case mesh.EventOverflow:
+		n.warn("overflow", "the network delivered events faster than the node could take them; senders will retry")
+	}
+}
+
+// peerEntered records a ZRE peer. The key in its HELLO is a claim: it
+// decides where we send (only ciphertext for that key leaves), never what
+// we believe.
+func (n *Node) peerEntered(ev mesh.Event) {
+	keyText, ok := ev.Headers[HeaderKey]
+	if !ok {
+		n.log.Debug("ZRE peer without messagefs key", "uuid", ev.Peer.String(), "name", ev.Name)
+		return
+	}
+	key, err := crypto.ParseRecipient(keyText)
+	if err != nil {
+		n.log.Debug("ZRE peer with a bad key header", "uuid", ev.Peer.String(), "err", err)
+		return
+	}
+	if key == n.self {
+		n.warn("forged", "a peer announced our own key", "uuid", ev.Peer.String())
+		return
+	}
+	now := time.Now()
+	n.mu.Lock()
+	p := n.peerLocked(key)
+	if p == nil {
+		n.mu.Unlock()
+		n.log.Debug("too many known peers; ignoring", "uuid", ev.Peer.String())
+		return
+	}
+	if old, ok := n.byUUID[p.uuid]; ok && old == key && p.uuid != ev.Peer {
+		delete(n.byUUID, p.uuid)
+	}
+	p.uuid, p.name, p.online, p.seen = ev.Peer, ev.Name, true, now
+	n.byUUID[ev.Peer] = key
+	entry, trusted := n.keys.ByKey(key)
+	isNew := false
+	if !trusted {
+		isNew = n.pending.Note(key, now)
+	}
+	// Retry everything waiting for this peer right away.
+	for _, it := range n.outbox {
+		if it.to == key {
+			it.nextTry = now
+		}
+	}
+	n.mu.Unlock()
+
+	if trusted {
+		n.emit("enter", entry.Alias)
+		n.wakeOutbox()
+	} else if isNew {
+		n.emit("pending", key.Fingerprint(), key.String())
+		n.changed(Change{Dir: "keys/pending"})
+	}
+}
+
+func (n *Node) peerExited(uuid mesh.UUID) {
+	n.mu.Lock()
+	key, ok := n.byUUID[uuid]
+	if !ok {
+		n.mu.Unlock()
+		return
+	}
+	delete(n.byUUID, uuid)
+	p := n.peers[key]
+	if p == nil || p.uuid != uuid {
+		n.mu.Unlock()
+		return
+	}
+	p.online = false
+	entry, trusted := n.keys.ByKey(key)
+	n.mu.Unlock()
+	if trusted {
+		n.emit("exit", entry.Alias)
+	}
+}
+
+// receive opens a pairwise envelope and acts on it.
+func (n *Node) receive(ctx context.Context, from mesh.UUID, env []byte) {
+	claimed, err := crypto.PeekSender(env)
+	if err != nil {
+		n.warn("malformed", "dropped a malformed envelope", "uuid", from.String(), "err", err)
+		return
+	}
+	n.mu.Lock()
+	entry, trusted := n.keys.ByKey(claimed)
+	n.mu.Unlock()
+	if !trusted {
+		n.log.Debug("dropped a message from an untrusted key", "uuid", from.String(), "fingerprint", claimed.Fingerprint())
+		return
+	}
+	pw, err := n.pairwise(claimed)
+	if err != nil {
+		n.warn("forged", "cannot open messages from "+entry.Alias, "err", err)
+		return
+	}
+	h, body, err := pw.Open(env)
+	if err != nil {
+		n.warn("forged", fmt.Sprintf("a message claiming to be from %s failed authentication", entry.Alias), "uuid", from.String(), "err", err)
+		return
+	}
+	// Authenticated: this UUID speaks for the key now.
+	n.bindUUID(claimed, from)
+
+	switch h.Type {
+	case crypto.TypeMessage:
+		n.receiveMessage(ctx, pw, entry.Alias, h, body)
+	case crypto.TypeAck:
+		if len(body) != len(crypto.MessageID{}) {
+			n.warn("malformed", "acknowledgement of the wrong size from "+entry.Alias)
+			return
+		}
+		n.acked(ctx, claimed, crypto.MessageID(body))
+	default:
+		n.receiveControl(ctx, pw, entry.Alias, h, body)
+	}
+}
+
+// bindUUID makes uuid the transport of key after an authenticated message.
+func (n *Node) bindUUID(key crypto.PublicKey, uuid mesh.UUID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := n.peerLocked(key)
+	if p == nil || (p.uuid == uuid && p.online) {
+		return
+	}
+	if old, ok := n.byUUID[p.uuid]; ok && old == key {
+		delete(n.byUUID, p.uuid)
+	}
+	p.uuid, p.online, p.authenticated = uuid, true, true
+	n.byUUID[uuid] = key
+}
+
+// receiveMessage stores a numbered text message exactly once and in order,
+// then acknowledges it.
+func (n *Node) receiveMessage(ctx context.Context, pw *crypto.Pairwise, alias string, h crypto.Header, body []byte) {
+	conv := peerConv(pw.Peer())
+	shown := h.Time
+	if now := time.Now(); shown.After(now.Add(maxClockSkew)) || shown.IsZero() {
+		shown = now
+	}
+	entry := store.Entry{Time: shown, From: alias, Text: body, ID: h.ID}
+	var index uint64
+	n.receiveSequenced(ctx, pw, alias, h, func(tx *store.Tx) error {
+		index = 0
+		if tx.HasID(conv, h.ID) {
+			return nil // the same message under a new number
+		}
+		var err error
+		index, err = tx.Append(conv, entry)
+		return err
+	}, func() {
+		if index == 0 {
+			return
+		}
+		n.mu.Lock()
+		n.appendLocked(conv, index, entry)
+		n.mu.Unlock()
+		n.changed(Change{Where: alias})
+		n.emit("msg", alias, alias, string(body))
+	})
+}
+
+// sendAck acknowledges message id. Acks are not numbered and not stored:
+// a lost ack makes the sender retry, and the retry is acknowledged again.
+func (n *Node) sendAck(pw *crypto.Pairwise, id crypto.MessageID) {
+	ackID, err := newID()
+	if err != nil {
+		n.log.Error("acknowledging", "err", err)
+		return
+	}
+	env, err := pw.Seal(rand.Reader, crypto.Header{Type: crypto.TypeAck, ID: ackID, Time: time.Now()}, id[:])
+	if err != nil {
+		n.log.Error("sealing acknowledgement", "err", err)
+		return
+	}
+	n.mu.Lock()
+	p := n.peers[pw.Peer()]
+	var uuid mesh.UUID
+	online := p != nil && p.online
+	if online {
+		uuid = p.uuid
+	}
+	n.mu.Unlock()
+	if !online {
+		return
+	}
+	if err := n.mesh.Whisper(uuid, env); err != nil {
+		n.log.Debug("sending acknowledgement", "err", err)
+	}
+}
