@@ -3,8 +3,15 @@
 // shows the conversation. It knows files, not protocols: everything it
 // needs from the messaging engine is in the Backend interface.
 //
-// Mount mounts the tree at a directory and serves it until Unmount (or an
-// external `fusermount3 -u`):
+// Mount mounts the tree at a directory and serves it in the background
+// until Server.Unmount (or an external `fusermount3 -u`, see Server.Done):
+//
+//	srv, err := fs.Mount(ctx, dir, node, fs.Options{Logger: log})
+//	...
+//	<-sigterm // or <-srv.Done()
+//	err = srv.Unmount(ctx) // .events readers get EOF, then unmount
+//
+// The tree:
 //
 //	MOUNT/
 //	  .all  .events  .peers  .outbox
@@ -18,6 +25,11 @@
 //
 //   - .events, .peers and .outbox are mode 0400: nothing can be written to
 //     them. Conversations, .all and key files are 0600, directories 0700.
+//   - Attributes and entries are never cached by the kernel (validity 0;
+//     bazil's default is a minute; the one exception is the entry of a
+//     directory made by mkdir, whose validity bazil does not let us set),
+//     and Backend.OnChange notifications are turned into kernel
+//     invalidations on a goroutine of their own.
 //   - Every file is opened with direct I/O; .events is also non-seekable.
 //     A .events read returns whole lines and never fills the caller's whole
 //     request (so the kernel never chains a second, blocking request onto a

@@ -140,8 +140,9 @@ func (s *Server) Wait() error {
 // .events` exits and closes the file), then unmounts, retrying while the
 // mount is busy, until ctx is done. It returns once serving has ended.
 // A mount that stays busy (an open file, a shell's working directory)
-// makes it fail with an error that says so; the mount is then still
-// served.
+// makes it fail with an error that says so; the tree is then still
+// served, but its .events streams have ended. Unmount may be called
+// again.
 func (s *Server) Unmount(ctx context.Context) error {
 	s.unmountMu.Lock()
 	defer s.unmountMu.Unlock()
