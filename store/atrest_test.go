@@ -70,10 +70,8 @@ func TestEncryptionAtRest(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		h := s.keys.name(labelConv, nil, peer)
-		ck, err := open(s.keys.values, assoc(labelConvKey, h), convBucket(s, tx, peer).Get(convKeyKey))
-		plain["conversation key"] = ck
-		return err
+		plain["conversation key"] = convKey(t, s, tx, peer)
+		return nil
 	})
 	plain["database key"] = dbKey
 	for _, info := range []string{"messagefs store v1 values", "messagefs store v1 names"} {

@@ -45,9 +45,6 @@ func TestCorruptValues(t *testing.T) {
 		v[len(v)/2] ^= 0x01
 		return b.Put(k, v)
 	}
-	entries := func(s *Store, tx *bolt.Tx, conv string) *bolt.Bucket {
-		return convBucket(s, tx, conv).Bucket(convEntries)
-	}
 	readHistory := func(s *Store) error {
 		return s.View(func(tx *Tx) error {
 			return tx.Entries("p:a", 1, func(uint64, Entry) error { return nil })
@@ -58,30 +55,34 @@ func TestCorruptValues(t *testing.T) {
 		corrupt func(s *Store, tx *bolt.Tx) error
 		read    func(s *Store) error
 	}{
-		{"flipped entry", func(s *Store, tx *bolt.Tx) error { return flip(entries(s, tx, "p:a"), u64(2)) }, readHistory},
+		{"flipped entry", func(s *Store, tx *bolt.Tx) error { return flip(tx.Bucket(bucketHist), entryKey(s, "p:a", 2)) }, readHistory},
 		{"entry moved to another index", func(s *Store, tx *bolt.Tx) error {
-			e := entries(s, tx, "p:a")
-			return e.Put(u64(1), bytes.Clone(e.Get(u64(3))))
+			h := tx.Bucket(bucketHist)
+			return h.Put(entryKey(s, "p:a", 1), bytes.Clone(h.Get(entryKey(s, "p:a", 3))))
 		}, readHistory},
 		{"entry moved to another conversation", func(s *Store, tx *bolt.Tx) error {
-			return entries(s, tx, "p:a").Put(u64(1), bytes.Clone(entries(s, tx, "p:b").Get(u64(1))))
+			h := tx.Bucket(bucketHist)
+			return h.Put(entryKey(s, "p:a", 1), bytes.Clone(h.Get(entryKey(s, "p:b", 1))))
 		}, readHistory},
 		{"conversation key moved", func(s *Store, tx *bolt.Tx) error {
-			return convBucket(s, tx, "p:a").Put(convKeyKey, bytes.Clone(convBucket(s, tx, "p:b").Get(convKeyKey)))
+			return tx.Bucket(bucketConv).Put(convHash(s, "p:a"), bytes.Clone(convRecord(s, tx, "p:b")))
 		}, readHistory},
-		{"entry missing", func(s *Store, tx *bolt.Tx) error { return entries(s, tx, "p:a").Delete(u64(2)) }, readHistory},
-		{"truncated entry", func(s *Store, tx *bolt.Tx) error { return entries(s, tx, "p:a").Put(u64(1), []byte{1, 2, 3}) }, readHistory},
+		{"entry missing", func(s *Store, tx *bolt.Tx) error { return tx.Bucket(bucketHist).Delete(entryKey(s, "p:a", 2)) }, readHistory},
+		{"truncated entry", func(s *Store, tx *bolt.Tx) error {
+			return tx.Bucket(bucketHist).Put(entryKey(s, "p:a", 1), []byte{1, 2, 3})
+		}, readHistory},
 		{"outbox items swapped", func(s *Store, tx *bolt.Tx) error {
 			b := tx.Bucket(bucketOutbox)
-			one, two := bytes.Clone(b.Get(u64(1))), bytes.Clone(b.Get(u64(2)))
-			if err := b.Put(u64(1), two); err != nil {
+			k1, k2 := (&Tx{s: s}).outboxKey(mid(1)), (&Tx{s: s}).outboxKey(mid(2))
+			one, two := bytes.Clone(b.Get(k1)), bytes.Clone(b.Get(k2))
+			if err := b.Put(k1, two); err != nil {
 				return err
 			}
-			return b.Put(u64(2), one)
+			return b.Put(k2, one)
 		}, func(s *Store) error {
 			return s.View(func(tx *Tx) error { _, _, err := tx.GetOutbox(mid(1)); return err })
 		}},
-		{"outbox listing", func(s *Store, tx *bolt.Tx) error { return flip(tx.Bucket(bucketOutbox), u64(2)) }, func(s *Store) error {
+		{"outbox listing", func(s *Store, tx *bolt.Tx) error { return flip(tx.Bucket(bucketOutbox), (&Tx{s: s}).outboxKey(mid(2))) }, func(s *Store) error {
 			return s.View(func(tx *Tx) error { return tx.Outbox(func(OutboxItem) error { return nil }) })
 		}},
 		{"delivered counter in an update", func(s *Store, tx *bolt.Tx) error {
@@ -110,8 +111,8 @@ func TestCorruptValues(t *testing.T) {
 		}, func(s *Store) error {
 			return s.View(func(tx *Tx) error { return tx.Secrets("", func(string, []byte) error { return nil }) })
 		}},
-		{"conversation name", func(s *Store, tx *bolt.Tx) error {
-			return flip(convBucket(s, tx, "p:b"), convNameKey)
+		{"conversation record", func(s *Store, tx *bolt.Tx) error {
+			return flip(tx.Bucket(bucketConv), convHash(s, "p:b"))
 		}, func(s *Store) error {
 			return s.View(func(tx *Tx) error { tx.Conversations(); return nil })
 		}},

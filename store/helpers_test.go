@@ -79,9 +79,27 @@ func rawUpdate(t testing.TB, s *Store, fn func(tx *bolt.Tx) error) {
 	}
 }
 
-// convBucket returns the bbolt bucket of a conversation in a raw tx.
-func convBucket(s *Store, tx *bolt.Tx, conv string) *bolt.Bucket {
-	return tx.Bucket(bucketConv).Bucket(s.keys.name(labelConv, nil, conv))
+// convHash is the bucket key of a conversation.
+func convHash(s *Store, conv string) []byte { return s.keys.name(labelConv, nil, conv) }
+
+// convRecord returns the sealed record of a conversation in a raw tx.
+func convRecord(s *Store, tx *bolt.Tx, conv string) []byte {
+	return tx.Bucket(bucketConv).Get(convHash(s, conv))
+}
+
+// convKey returns the key of a conversation in a raw tx.
+func convKey(t testing.TB, s *Store, tx *bolt.Tx, conv string) []byte {
+	t.Helper()
+	key, _, err := (&Tx{s: s}).openConvRecord(convHash(s, conv), convRecord(s, tx, conv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// entryKey returns the hist key of an entry.
+func entryKey(s *Store, conv string, idx uint64) []byte {
+	return histKey(convHash(s, conv), histEntry, u64(idx))
 }
 
 // allEntries reads the whole history of conv.

@@ -10,21 +10,39 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Keys inside a conversation bucket.
-var (
-	convKeyKey  = []byte("k") // the conversation key, sealed under the value key
-	convNameKey = []byte("n") // the conversation id, sealed under the value key
-	convEntries = []byte("e") // bucket: index (8 bytes, big-endian) -> sealed entry
-	convIDs     = []byte("i") // bucket: keyed hash of a message id -> 1
+// Layout of history.
+//
+// The conv bucket maps the keyed hash of a conversation id (16 bytes) to
+// its record, sealed under the value key: the conversation key (32 bytes)
+// followed by the conversation id.
+//
+// The hist bucket holds, for every conversation, under its hash:
+//
+//	hash | 0x00 | index (8 bytes, big-endian)  -> entry sealed under the conversation key
+//	hash | 0x01 | keyed hash of a message id   -> 0x01
+//
+// One flat bucket rather than a bucket per conversation: an Append then
+// dirties two leaves and their shared branches instead of three nested
+// buckets' worth of pages, and each dirty page is one more write per commit.
+const (
+	histEntry = 0x00
+	histID    = 0x01
 )
 
 // convHandle is a conversation opened in a transaction.
 type convHandle struct {
-	hash      []byte // bucket key: keyed hash of the conversation id
-	entries   *bolt.Bucket
-	ids       *bolt.Bucket
-	sealedKey []byte
-	aead      cipher.AEAD // nil until first needed
+	hash   []byte // keyed hash of the conversation id
+	record []byte // sealed record as stored (the key cache is keyed by it)
+	aead   cipher.AEAD
+	last   uint64 // index of the last entry
+}
+
+// histKey returns hash | kind | suffix.
+func histKey(hash []byte, kind byte, suffix []byte) []byte {
+	k := make([]byte, 0, len(hash)+1+len(suffix))
+	k = append(k, hash...)
+	k = append(k, kind)
+	return append(k, suffix...)
 }
 
 // openConv finds a conversation, creating it if create is set. It returns
@@ -37,92 +55,90 @@ func (t *Tx) openConv(conv string, create bool) (*convHandle, error) {
 		return nil, err
 	}
 	h := t.s.keys.name(labelConv, nil, conv)
-	root := t.bucket(bucketConv)
-	b := root.Bucket(h)
-	if b == nil {
+	record := t.bucket(bucketConv).Get(h)
+	if record == nil {
 		if !create {
 			return nil, nil
 		}
-		return t.createConv(root, conv, h)
+		return t.createConv(conv, h)
 	}
-	c := &convHandle{
-		hash:      h,
-		entries:   b.Bucket(convEntries),
-		ids:       b.Bucket(convIDs),
-		sealedKey: bytes.Clone(b.Get(convKeyKey)),
+	c := &convHandle{hash: h, record: bytes.Clone(record)}
+	a, ok := t.s.cache.get(c.record)
+	if !ok {
+		key, id, err := t.openConvRecord(h, c.record)
+		if err != nil {
+			return nil, err
+		}
+		if id != conv {
+			return nil, fmt.Errorf("%w: conversation record of another conversation", ErrCorrupt)
+		}
+		a, err = newConvAEAD(key)
+		clear(key)
+		if err != nil {
+			return nil, err
+		}
+		t.s.cache.put(c.record, a)
 	}
-	if c.entries == nil || c.ids == nil || c.sealedKey == nil {
-		return nil, fmt.Errorf("%w: conversation bucket incomplete", ErrCorrupt)
-	}
+	c.aead = a
+	c.last = t.lastIndex(h)
 	t.convs[conv] = c
 	return c, nil
 }
 
-// createConv makes a conversation bucket with a new random key.
-func (t *Tx) createConv(root *bolt.Bucket, conv string, h []byte) (*convHandle, error) {
+// openConvRecord decrypts a conversation record into its key and id.
+func (t *Tx) openConvRecord(h, record []byte) (key []byte, id string, err error) {
+	plain, err := open(t.s.keys.values, assoc(labelConvRecord, h), record)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: conversation record: %w", err)
+	}
+	if len(plain) < keySize {
+		return nil, "", fmt.Errorf("%w: conversation record of %d bytes", ErrCorrupt, len(plain))
+	}
+	return plain[:keySize], string(plain[keySize:]), nil
+}
+
+// createConv makes a conversation with a new random key.
+func (t *Tx) createConv(conv string, h []byte) (*convHandle, error) {
 	if err := t.writable(); err != nil {
 		return nil, err
 	}
-	b, err := root.CreateBucket(h)
-	if err != nil {
-		return nil, fmt.Errorf("store: creating conversation: %w", classify(err))
-	}
-	key := make([]byte, keySize)
-	randRead(key)
-	aead, err := newConvAEAD(key)
+	plain := make([]byte, keySize, keySize+len(conv))
+	randRead(plain)
+	aead, err := newConvAEAD(plain)
 	if err != nil {
 		return nil, err
 	}
-	c := &convHandle{
-		hash:      h,
-		sealedKey: seal(t.s.keys.values, assoc(labelConvKey, h), key),
-		aead:      aead,
-	}
-	clear(key)
-	if err := put(b, convKeyKey, c.sealedKey); err != nil {
+	plain = append(plain, conv...)
+	c := &convHandle{hash: h, record: seal(t.s.keys.values, assoc(labelConvRecord, h), plain), aead: aead}
+	clear(plain)
+	if err := put(t.bucket(bucketConv), h, c.record); err != nil {
 		return nil, err
 	}
-	if err := put(b, convNameKey, seal(t.s.keys.values, assoc(labelConvName, h), []byte(conv))); err != nil {
-		return nil, err
-	}
-	if c.entries, err = b.CreateBucket(convEntries); err != nil {
-		return nil, fmt.Errorf("store: creating conversation: %w", classify(err))
-	}
-	if c.ids, err = b.CreateBucket(convIDs); err != nil {
-		return nil, fmt.Errorf("store: creating conversation: %w", classify(err))
-	}
-	t.s.cache.put(c.sealedKey, aead)
+	t.s.cache.put(c.record, aead)
 	t.convs[conv] = c
 	return c, nil
 }
 
-// cipher returns the conversation's cipher, unwrapping its key once per
-// process (the cache is keyed by the sealed key).
-func (c *convHandle) cipher(t *Tx) (cipher.AEAD, error) {
-	if c.aead != nil {
-		return c.aead, nil
+// lastIndex returns the index of the last entry of the conversation with
+// this hash, 0 if it has none.
+func (t *Tx) lastIndex(h []byte) uint64 {
+	cur := t.bucket(bucketHist).Cursor()
+	k, _ := cur.Seek(histKey(h, histID, nil))
+	if k == nil {
+		k, _ = cur.Last()
+	} else {
+		k, _ = cur.Prev()
 	}
-	if a, ok := t.s.cache.get(c.sealedKey); ok {
-		c.aead = a
-		return a, nil
+	prefix := histKey(h, histEntry, nil)
+	if len(k) != len(prefix)+8 || !bytes.HasPrefix(k, prefix) {
+		return 0
 	}
-	key, err := open(t.s.keys.values, assoc(labelConvKey, c.hash), c.sealedKey)
-	if err != nil {
-		return nil, fmt.Errorf("store: conversation key: %w", err)
-	}
-	a, err := newConvAEAD(key)
-	clear(key)
-	if err != nil {
-		return nil, err
-	}
-	t.s.cache.put(c.sealedKey, a)
-	c.aead = a
-	return a, nil
+	return binary.BigEndian.Uint64(k[len(prefix):])
 }
 
-// idKey is the id index key of a message id in a conversation.
+// idKey is the hist key recording a message id in a conversation.
 func (t *Tx) idKey(c *convHandle, id [16]byte) []byte {
-	return t.s.keys.name(labelMsgID, c.hash, string(id[:]))
+	return histKey(c.hash, histID, t.s.keys.name(labelMsgID, c.hash, string(id[:])))
 }
 
 // Append adds e at the end of the history of conv, creating the
@@ -142,25 +158,20 @@ func (t *Tx) Append(conv string, e Entry) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	hist := t.bucket(bucketHist)
 	idKey := t.idKey(c, e.ID)
-	if c.ids.Get(idKey) != nil {
+	if hist.Get(idKey) != nil {
 		return 0, fmt.Errorf("%w: message id already in the conversation", ErrExists)
 	}
-	a, err := c.cipher(t)
-	if err != nil {
+	idx := c.last + 1
+	k := histKey(c.hash, histEntry, u64(idx))
+	if err := put(hist, k, seal(c.aead, assoc(labelEntry, k), plain)); err != nil {
 		return 0, err
 	}
-	idx, err := c.entries.NextSequence()
-	if err != nil {
-		return 0, fmt.Errorf("store: append: %w", classify(err))
-	}
-	k := u64(idx)
-	if err := put(c.entries, k, seal(a, assoc(labelEntry, c.hash, k), plain)); err != nil {
+	if err := put(hist, idKey, []byte{1}); err != nil {
 		return 0, err
 	}
-	if err := put(c.ids, idKey, []byte{1}); err != nil {
-		return 0, err
-	}
+	c.last = idx
 	return idx, nil
 }
 
@@ -172,26 +183,22 @@ func (t *Tx) Entries(conv string, from uint64, fn func(index uint64, e Entry) er
 	if c == nil {
 		return err
 	}
-	a, err := c.cipher(t)
-	if err != nil {
-		return err
-	}
 	if from == 0 {
 		from = 1
 	}
+	prefix := histKey(c.hash, histEntry, nil)
 	want := from
-	last := c.entries.Sequence()
-	cur := c.entries.Cursor()
-	for k, v := cur.Seek(u64(from)); k != nil; k, v = cur.Next() {
-		if len(k) != 8 || v == nil {
+	cur := t.bucket(bucketHist).Cursor()
+	for k, v := cur.Seek(histKey(c.hash, histEntry, u64(from))); bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		if len(k) != len(prefix)+8 || v == nil {
 			return fmt.Errorf("%w: bad key in history", ErrCorrupt)
 		}
-		idx := binary.BigEndian.Uint64(k)
-		if idx != want || idx > last {
+		idx := binary.BigEndian.Uint64(k[len(prefix):])
+		if idx != want {
 			return fmt.Errorf("%w: history entry %d missing", ErrCorrupt, want)
 		}
 		want++
-		plain, err := open(a, assoc(labelEntry, c.hash, k), v)
+		plain, err := open(c.aead, assoc(labelEntry, k), v)
 		if err != nil {
 			return fmt.Errorf("store: history entry %d: %w", idx, err)
 		}
@@ -202,9 +209,6 @@ func (t *Tx) Entries(conv string, from uint64, fn func(index uint64, e Entry) er
 		if err := fn(idx, e); err != nil {
 			return err
 		}
-	}
-	if want <= last {
-		return fmt.Errorf("%w: history entry %d missing", ErrCorrupt, want)
 	}
 	return nil
 }
@@ -220,7 +224,7 @@ func (t *Tx) Count(conv string) uint64 {
 	if c == nil {
 		return 0
 	}
-	return c.entries.Sequence()
+	return c.last
 }
 
 // HasID reports whether an entry with this message id was appended to conv.
@@ -231,8 +235,12 @@ func (t *Tx) HasID(conv string, id [16]byte) bool {
 		t.fail(err)
 		return false
 	}
-	return c != nil && c.ids.Get(t.idKey(c, id)) != nil
+	return c != nil && t.bucket(bucketHist).Get(t.idKey(c, id)) != nil
 }
+
+// deleteBatch is how many history keys DeleteConversation collects before
+// deleting them (bbolt cursors must not delete while iterating).
+const deleteBatch = 1024
 
 // DeleteConversation destroys the key, the entries and the id index of
 // conv. Deleting a conversation that does not exist does nothing. Once the
@@ -247,29 +255,50 @@ func (t *Tx) DeleteConversation(conv string) error {
 	if c == nil {
 		return err
 	}
-	if err := t.bucket(bucketConv).DeleteBucket(c.hash); err != nil {
+	if err := t.bucket(bucketConv).Delete(c.hash); err != nil {
 		return fmt.Errorf("store: deleting conversation: %w", classify(err))
+	}
+	if err := deletePrefix(t.bucket(bucketHist), c.hash); err != nil {
+		return err
 	}
 	if err := put(t.bucket(bucketMeta), metaScrub, []byte{1}); err != nil {
 		return err
 	}
-	t.s.cache.forget(c.sealedKey)
+	t.s.cache.forget(c.record)
 	delete(t.convs, conv)
 	t.deleted = true
 	return nil
 }
 
+// deletePrefix deletes every key of b that starts with prefix.
+func deletePrefix(b *bolt.Bucket, prefix []byte) error {
+	for {
+		var keys [][]byte
+		cur := b.Cursor()
+		for k, _ := cur.Seek(prefix); bytes.HasPrefix(k, prefix) && len(keys) < deleteBatch; k, _ = cur.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return fmt.Errorf("store: deleting: %w", classify(err))
+			}
+		}
+	}
+}
+
 // Conversations returns the ids of all conversations, sorted.
 func (t *Tx) Conversations() []string {
 	var ids []string
-	root := t.bucket(bucketConv)
-	err := root.ForEachBucket(func(h []byte) error {
-		b := root.Bucket(h)
-		id, err := open(t.s.keys.values, assoc(labelConvName, h), b.Get(convNameKey))
+	err := forEach(t.bucket(bucketConv), func(h, record []byte) error {
+		key, id, err := t.openConvRecord(h, record)
+		clear(key)
 		if err != nil {
-			return fmt.Errorf("store: conversation id: %w", err)
+			return err
 		}
-		ids = append(ids, string(id))
+		ids = append(ids, id)
 		return nil
 	})
 	if err != nil {

@@ -185,14 +185,12 @@ func TestDeleteConversation(t *testing.T) {
 		return nil
 	})
 	// Remember what the deleted conversation looked like on disk.
-	var sealedKey, sealedEntry, convKey []byte
+	var sealedKey, sealedEntry, key []byte
 	rawUpdate(t, s, func(tx *bolt.Tx) error {
-		b := convBucket(s, tx, "p:doomed")
-		sealedKey = bytes.Clone(b.Get(convKeyKey))
-		sealedEntry = bytes.Clone(b.Bucket(convEntries).Get(u64(7)))
-		var err error
-		convKey, err = open(s.keys.values, assoc(labelConvKey, s.keys.name(labelConv, nil, "p:doomed")), sealedKey)
-		return err
+		sealedKey = bytes.Clone(convRecord(s, tx, "p:doomed"))
+		sealedEntry = bytes.Clone(tx.Bucket(bucketHist).Get(entryKey(s, "p:doomed", 7)))
+		key = convKey(t, s, tx, "p:doomed")
+		return nil
 	})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -227,7 +225,7 @@ func TestDeleteConversation(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for name, b := range map[string][]byte{"sealed key": sealedKey, "sealed entry": sealedEntry, "key": convKey, "text": secretText} {
+	for name, b := range map[string][]byte{"sealed key": sealedKey, "sealed entry": sealedEntry, "key": key, "text": secretText, "conversation hash": convHash(s, "p:doomed")} {
 		if fileContains(t, path, b) {
 			t.Errorf("%s of the deleted conversation still in the file", name)
 		}
@@ -246,7 +244,7 @@ func TestDeleteConversation(t *testing.T) {
 		t.Errorf("first index after re-creation = %d", idx)
 	}
 	rawUpdate(t, s, func(tx *bolt.Tx) error {
-		if bytes.Equal(convBucket(s, tx, "p:doomed").Get(convKeyKey), sealedKey) {
+		if bytes.Equal(convKey(t, s, tx, "p:doomed"), key) {
 			t.Error("re-created conversation reuses the old key")
 		}
 		return nil
@@ -263,10 +261,12 @@ func TestDeleteInterruptedRewriteResumes(t *testing.T) {
 	})
 	var sealedKey []byte
 	rawUpdate(t, s, func(tx *bolt.Tx) error {
-		b := convBucket(s, tx, "p:gone")
-		sealedKey = bytes.Clone(b.Get(convKeyKey))
+		sealedKey = bytes.Clone(convRecord(s, tx, "p:gone"))
 		// Delete as the store does, but "crash" before the rewrite.
-		if err := tx.Bucket(bucketConv).DeleteBucket(s.keys.name(labelConv, nil, "p:gone")); err != nil {
+		if err := tx.Bucket(bucketConv).Delete(convHash(s, "p:gone")); err != nil {
+			return err
+		}
+		if err := deletePrefix(tx.Bucket(bucketHist), convHash(s, "p:gone")); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketMeta).Put(metaScrub, []byte{1})

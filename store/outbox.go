@@ -3,49 +3,54 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"sort"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// The outbox bucket maps an insertion number (8 bytes, big-endian, from the
-// bucket sequence) to a sealed item; outbox-id maps the keyed hash of an
-// item's id to its insertion number.
+// The outbox bucket maps the keyed hash of an item id to the item sealed
+// under the value key, prefixed (inside the seal) by its insertion number,
+// which comes from the bucket sequence. Keying by id makes acknowledging an
+// item one lookup and queuing one leaf write; Outbox, which decrypts every
+// item anyway, sorts them by insertion number.
 
-// outboxPos returns the insertion key of the item with this id, or nil.
-func (t *Tx) outboxPos(id [16]byte) (idKey, pos []byte, err error) {
-	idKey = t.s.keys.name(labelOutboxID, nil, string(id[:]))
-	pos = t.bucket(bucketOutboxID).Get(idKey)
-	if pos != nil && len(pos) != 8 {
-		return nil, nil, fmt.Errorf("%w: outbox index", ErrCorrupt)
-	}
-	return idKey, pos, nil
+// outboxKey returns the bucket key of an item id.
+func (t *Tx) outboxKey(id [16]byte) []byte {
+	return t.s.keys.name(labelOutboxID, nil, string(id[:]))
 }
 
-// sealOutbox seals an item for its position.
-func (t *Tx) sealOutbox(pos []byte, it OutboxItem) ([]byte, error) {
-	plain, err := encodeOutbox(it)
+// sealOutbox seals an item with its insertion number.
+func (t *Tx) sealOutbox(key []byte, n uint64, it OutboxItem) ([]byte, error) {
+	enc, err := encodeOutbox(it)
 	if err != nil {
 		return nil, err
 	}
+	plain := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(enc)), n)
+	plain = append(plain, enc...)
+	clear(enc)
 	defer clear(plain)
-	return seal(t.s.keys.values, assoc(labelOutbox, pos), plain), nil
+	return seal(t.s.keys.values, assoc(labelOutbox, key), plain), nil
 }
 
-// openOutbox decrypts the item at pos and checks that it is the one wanted
-// (want == nil accepts any).
-func (t *Tx) openOutbox(pos, sealed []byte, want *[16]byte) (OutboxItem, error) {
-	plain, err := open(t.s.keys.values, assoc(labelOutbox, pos), sealed)
+// openOutbox decrypts the item stored under key and returns it with its
+// insertion number. want, if not nil, is the id the item must have.
+func (t *Tx) openOutbox(key, sealed []byte, want *[16]byte) (OutboxItem, uint64, error) {
+	plain, err := open(t.s.keys.values, assoc(labelOutbox, key), sealed)
 	if err != nil {
-		return OutboxItem{}, fmt.Errorf("store: outbox item %d: %w", binary.BigEndian.Uint64(pos), err)
+		return OutboxItem{}, 0, fmt.Errorf("store: outbox item: %w", err)
 	}
-	it, err := decodeOutbox(plain)
+	if len(plain) < 8 {
+		return OutboxItem{}, 0, fmt.Errorf("%w: outbox item of %d bytes", ErrCorrupt, len(plain))
+	}
+	n := binary.BigEndian.Uint64(plain)
+	it, err := decodeOutbox(plain[8:])
 	if err != nil {
-		return OutboxItem{}, fmt.Errorf("store: outbox item %d: %w", binary.BigEndian.Uint64(pos), err)
+		return OutboxItem{}, 0, fmt.Errorf("store: outbox item %d: %w", n, err)
 	}
 	if want != nil && it.ID != *want {
-		return OutboxItem{}, fmt.Errorf("%w: outbox index points to another item", ErrCorrupt)
+		return OutboxItem{}, 0, fmt.Errorf("%w: outbox item stored under another id", ErrCorrupt)
 	}
-	return it, nil
+	return it, n, nil
 }
 
 // PutOutbox queues item after all items already in the outbox. An item
@@ -54,27 +59,20 @@ func (t *Tx) PutOutbox(item OutboxItem) error {
 	if err := t.writable(); err != nil {
 		return err
 	}
-	idKey, pos, err := t.outboxPos(item.ID)
-	if err != nil {
-		return err
-	}
-	if pos != nil {
+	b := t.bucket(bucketOutbox)
+	key := t.outboxKey(item.ID)
+	if b.Get(key) != nil {
 		return fmt.Errorf("%w: outbox item", ErrExists)
 	}
-	b := t.bucket(bucketOutbox)
 	n, err := b.NextSequence()
 	if err != nil {
 		return fmt.Errorf("store: outbox: %w", classify(err))
 	}
-	pos = u64(n)
-	v, err := t.sealOutbox(pos, item)
+	v, err := t.sealOutbox(key, n, item)
 	if err != nil {
 		return err
 	}
-	if err := put(b, pos, v); err != nil {
-		return err
-	}
-	return put(t.bucket(bucketOutboxID), idKey, pos)
+	return put(b, key, v)
 }
 
 // UpdateOutbox replaces the queued item that has item.ID (to record an
@@ -84,19 +82,21 @@ func (t *Tx) UpdateOutbox(item OutboxItem) error {
 	if err := t.writable(); err != nil {
 		return err
 	}
-	_, pos, err := t.outboxPos(item.ID)
-	if err != nil {
-		return err
-	}
-	if pos == nil {
+	b := t.bucket(bucketOutbox)
+	key := t.outboxKey(item.ID)
+	old := b.Get(key)
+	if old == nil {
 		return fmt.Errorf("%w: outbox item", ErrNotFound)
 	}
-	pos = append([]byte(nil), pos...)
-	v, err := t.sealOutbox(pos, item)
+	_, n, err := t.openOutbox(key, old, &item.ID)
 	if err != nil {
 		return err
 	}
-	return put(t.bucket(bucketOutbox), pos, v)
+	v, err := t.sealOutbox(key, n, item)
+	if err != nil {
+		return err
+	}
+	return put(b, key, v)
 }
 
 // DeleteOutbox removes the item with this id (it was acknowledged or given
@@ -106,18 +106,12 @@ func (t *Tx) DeleteOutbox(id [16]byte) error {
 	if err := t.writable(); err != nil {
 		return err
 	}
-	idKey, pos, err := t.outboxPos(id)
-	if err != nil {
-		return err
-	}
-	if pos == nil {
+	b := t.bucket(bucketOutbox)
+	key := t.outboxKey(id)
+	if b.Get(key) == nil {
 		return fmt.Errorf("%w: outbox item", ErrNotFound)
 	}
-	pos = append([]byte(nil), pos...)
-	if err := t.bucket(bucketOutbox).Delete(pos); err != nil {
-		return fmt.Errorf("store: outbox: %w", classify(err))
-	}
-	if err := t.bucket(bucketOutboxID).Delete(idKey); err != nil {
+	if err := b.Delete(key); err != nil {
 		return fmt.Errorf("store: outbox: %w", classify(err))
 	}
 	return nil
@@ -125,15 +119,12 @@ func (t *Tx) DeleteOutbox(id [16]byte) error {
 
 // GetOutbox returns the queued item with this id, if any.
 func (t *Tx) GetOutbox(id [16]byte) (OutboxItem, bool, error) {
-	_, pos, err := t.outboxPos(id)
-	if err != nil || pos == nil {
-		return OutboxItem{}, false, err
-	}
-	sealed := t.bucket(bucketOutbox).Get(pos)
+	key := t.outboxKey(id)
+	sealed := t.bucket(bucketOutbox).Get(key)
 	if sealed == nil {
-		return OutboxItem{}, false, fmt.Errorf("%w: outbox index points to a missing item", ErrCorrupt)
+		return OutboxItem{}, false, nil
 	}
-	it, err := t.openOutbox(pos, sealed, &id)
+	it, _, err := t.openOutbox(key, sealed, &id)
 	if err != nil {
 		return OutboxItem{}, false, err
 	}
@@ -141,18 +132,35 @@ func (t *Tx) GetOutbox(id [16]byte) (OutboxItem, bool, error) {
 }
 
 // Outbox calls fn for every queued item in the order they were queued, and
-// stops at the first error fn returns. fn may keep the item.
+// stops at the first error fn returns. fn may keep the item. It decrypts
+// the whole outbox before the first call.
 func (t *Tx) Outbox(fn func(OutboxItem) error) error {
-	return forEach(t.bucket(bucketOutbox), func(pos, sealed []byte) error {
-		if len(pos) != 8 {
-			return fmt.Errorf("%w: bad key in outbox", ErrCorrupt)
-		}
-		it, err := t.openOutbox(pos, sealed, nil)
+	type queued struct {
+		n  uint64
+		it OutboxItem
+	}
+	var items []queued
+	err := forEach(t.bucket(bucketOutbox), func(key, sealed []byte) error {
+		it, n, err := t.openOutbox(key, sealed, nil)
 		if err != nil {
 			return err
 		}
-		return fn(it)
+		if string(t.outboxKey(it.ID)) != string(key) {
+			return fmt.Errorf("%w: outbox item stored under another id", ErrCorrupt)
+		}
+		items = append(items, queued{n, it})
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].n < items[j].n })
+	for _, q := range items {
+		if err := fn(q.it); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // forEach calls fn for every key and value of b in key order; nested

@@ -31,17 +31,16 @@ const (
 // Labels for associated data and name hashing. Each kind of value or name
 // has its own, so a value of one kind never authenticates as another.
 const (
-	labelConvKey   = "conv-key"
-	labelConvName  = "conv-name"
-	labelEntry     = "entry"
-	labelOutbox    = "outbox"
-	labelCounter   = "counter"
-	labelSecret    = "secret"
-	labelConv      = "conv"
-	labelMsgID     = "msgid"
-	labelOutboxID  = "outbox-id"
-	labelSend      = "send"
-	labelDelivered = "delivered"
+	labelEntry      = "entry"
+	labelOutbox     = "outbox"
+	labelCounter    = "counter"
+	labelSecret     = "secret"
+	labelConv       = "conv"
+	labelMsgID      = "msgid"
+	labelOutboxID   = "outbox-id"
+	labelConvRecord = "conv-record"
+	labelSend       = "send"
+	labelDelivered  = "delivered"
 )
 
 // rootKeys are the keys derived from the database key. They never change

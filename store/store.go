@@ -32,14 +32,14 @@ const initialMmapSize = 256 << 20
 // Top-level buckets and structural keys. These are the only names that
 // appear in clear in the file.
 var (
-	bucketMeta     = []byte("meta")
-	bucketConv     = []byte("conv")
-	bucketOutbox   = []byte("outbox")
-	bucketOutboxID = []byte("outbox-id")
-	bucketCounter  = []byte("counter")
-	bucketSecret   = []byte("secret")
+	bucketMeta    = []byte("meta")
+	bucketConv    = []byte("conv")
+	bucketHist    = []byte("hist")
+	bucketOutbox  = []byte("outbox")
+	bucketCounter = []byte("counter")
+	bucketSecret  = []byte("secret")
 
-	topBuckets = [][]byte{bucketMeta, bucketConv, bucketOutbox, bucketOutboxID, bucketCounter, bucketSecret}
+	topBuckets = [][]byte{bucketMeta, bucketConv, bucketHist, bucketOutbox, bucketCounter, bucketSecret}
 
 	metaFormat = []byte("format")
 	metaDBKey  = []byte("dbkey")
