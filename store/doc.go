@@ -15,18 +15,24 @@
 // to another conversation, another index or another name without failing
 // authentication.
 //
-// Bucket keys are either structural constants ("meta", "conv", "e", ...),
-// big-endian positions (history index, outbox insertion order) or the
-// HMAC-SHA256 of the engine's string under the name key, truncated to 128
+// # Layout
+//
+// The file has six top-level buckets: meta (format version, the
+// age-encrypted database key, a flag for an unfinished rewrite), conv (one
+// sealed record per conversation: its key and its id), hist (every
+// conversation's entries and message-id index, one flat keyspace prefixed
+// by the conversation's hashed id), outbox, counter and secret. Bucket
+// keys are structural constants, big-endian history indexes, or the
+// HMAC-SHA256 under the name key of the engine's string, truncated to 128
 // bits: conversation ids, peer keys, secret names and message ids never
 // appear in clear.
 //
 // What a copy of the file still shows: the number of conversations and of
 // entries in each, the number of outbox items, counters and secrets, the
-// approximate size of every value, the fact that two snapshots hold the same
-// (hashed) conversation, and the age header of the database key (which does
-// not name the recipient). Which bucket changed in which transaction can be
-// learnt by comparing snapshots.
+// approximate size of every value, which entries belong to the same
+// (hashed) conversation, that two snapshots hold the same conversation,
+// and the age header of the database key (which does not name the
+// recipient). Comparing snapshots shows what changed between them.
 //
 // # Deletion
 //
