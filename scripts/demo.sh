@@ -76,7 +76,7 @@ run "ls -l $A"
 say "5. Talk: one write is one message, sealed for the peer before it leaves"
 run "echo 'hi bob, this is alice' > $A/bob"
 run "echo 'hello alice! the mesh works' > $B/alice"
-run "printf 'a second line\nspanning two lines\n' > $A/bob"
+run "echo 'see you at five' > $A/bob"
 for _ in $(seq 100); do [ "$(wc -l < "$B/alice")" -ge 4 ] && [ "$(wc -l < "$A/bob")" -ge 4 ] && break; sleep 0.1; done
 
 say "6. Read: each side's file is the whole conversation"
