@@ -286,7 +286,8 @@ func (s *Store) Close() error {
 
 // View runs fn in a read-only transaction, which sees a consistent snapshot.
 // Writing methods of the Tx fail with ErrReadOnly. The Tx must not be used
-// after fn returns.
+// after fn returns, and fn must not call Update (a pending rewrite of the
+// file would wait for fn, and fn for it).
 func (s *Store) View(fn func(tx *Tx) error) error {
 	s.dbMu.RLock()
 	defer s.dbMu.RUnlock()
