@@ -50,6 +50,11 @@ func TestCompact(t *testing.T) {
 	if _, err := os.Stat(s.rewritePath()); !os.IsNotExist(err) {
 		t.Errorf("rewrite copy left behind: %v", err)
 	}
+	if fi, err := os.Stat(path); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("database mode %v after Compact, want 0600", fi.Mode().Perm())
+	}
 	// Everything live is intact and the outbox order continues.
 	mustUpdate(t, s, func(tx *Tx) error { return tx.PutOutbox(OutboxItem{ID: mid(0), Seq: 9}) })
 	var order []byte

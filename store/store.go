@@ -91,7 +91,7 @@ type Store struct {
 // 0700; the file gets mode 0600) if needed. A new database gets a random
 // database key encrypted to id's recipient; an existing one must have been
 // created with the same identity, or Open fails with ErrWrongIdentity.
-func Open(path string, id *age.X25519Identity, opts Options) (s *Store, err error) {
+func Open(path string, id *age.X25519Identity, opts Options) (*Store, error) {
 	if id == nil {
 		return nil, fmt.Errorf("%w: nil identity", ErrInvalid)
 	}
@@ -104,7 +104,7 @@ func Open(path string, id *age.X25519Identity, opts Options) (s *Store, err erro
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: creating state directory: %w", classify(err))
 	}
-	s = &Store{
+	s := &Store{
 		path:  path,
 		opts:  opts,
 		log:   opts.Logger.With("db", path),
