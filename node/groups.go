@@ -792,18 +792,80 @@ func (n *Node) applySenderKey(tx *store.Tx, from crypto.PublicKey, alias string,
 	if err := tx.PutSecret("rchain/"+hex.EncodeToString(d.Chain[:]), state); err != nil {
 		return nil, err
 	}
-	now := time.Now()
 	return func() {
 		n.mu.Lock()
-		for id, old := range n.rchains {
-			if old.rc.Owner() == from && old.rc.Group() == d.Group && old.superseded.IsZero() {
-				n.rchains[id].superseded = now
-			}
-		}
 		n.rchains[d.Chain] = &rchain{rc: rc}
 		n.mu.Unlock()
+		n.supersede(from, d.Group, d.Chain)
 		n.releaseHeld(context.Background(), d.Chain)
 	}, nil
+}
+
+// supersede marks the older chains of owner in group as superseded: they
+// still open messages in flight for chainGrace, then purgeChains deletes
+// them.
+func (n *Node) supersede(owner crypto.PublicKey, group crypto.GroupID, current crypto.ChainID) {
+	now := time.Now()
+	states := make(map[crypto.ChainID][]byte)
+	n.mu.Lock()
+	for id, old := range n.rchains {
+		if id == current || old.rc.Owner() != owner || old.rc.Group() != group || !old.superseded.IsZero() {
+			continue
+		}
+		old.superseded = now
+		if b, err := marshalRChain(old.rc, now); err == nil {
+			states[id] = b
+		}
+	}
+	n.mu.Unlock()
+	if len(states) == 0 {
+		return
+	}
+	err := n.db.Update(context.Background(), func(tx *store.Tx) error {
+		for id, b := range states {
+			if err := tx.PutSecret("rchain/"+hex.EncodeToString(id[:]), b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		n.log.Warn("marking superseded chains", "err", err)
+	}
+}
+
+// purgeChains deletes receiving chains superseded more than chainGrace ago
+// and receiving chains of groups we are no longer in.
+func (n *Node) purgeChains(ctx context.Context) {
+	now := time.Now()
+	var dead []crypto.ChainID
+	n.mu.Lock()
+	for id, rc := range n.rchains {
+		if (!rc.superseded.IsZero() && now.Sub(rc.superseded) > chainGrace) || n.groups[rc.rc.Group()] == nil {
+			dead = append(dead, id)
+		}
+	}
+	n.mu.Unlock()
+	if len(dead) == 0 {
+		return
+	}
+	err := n.db.Update(ctx, func(tx *store.Tx) error {
+		for _, id := range dead {
+			if err := tx.DeleteSecret("rchain/" + hex.EncodeToString(id[:])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		n.log.Warn("deleting old receiving chains", "err", err)
+		return
+	}
+	n.mu.Lock()
+	for _, id := range dead {
+		delete(n.rchains, id)
+	}
+	n.mu.Unlock()
 }
 
 // applyMembership applies a membership message from a trusted peer.

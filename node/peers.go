@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -14,15 +15,70 @@ import (
 // are always kept.
 const maxKnownPeers = 512
 
+// maxRoutes bounds how many ZRE peers may claim one key at a time.
+const maxRoutes = 4
+
 // peer is what the node knows about one key.
 type peer struct {
-	key           crypto.PublicKey
-	uuid          mesh.UUID // current transport: a HELLO hint until authenticated
-	name          string    // ZRE name, a hint
-	online        bool
-	authenticated bool // a message authenticated with key came from uuid
-	seen          time.Time
-	pw            *crypto.Pairwise // precomputed direction keys, trusted keys only
+	key crypto.PublicKey
+	// routes are the ZRE peers that claim this key in their HELLO, the one
+	// that last sent a message authenticated with the key first. Messages
+	// for the key go to all of them: only ciphertext leaves, only the real
+	// owner can acknowledge, and a node that merely claims the key cannot
+	// divert the traffic from the real one.
+	routes []mesh.UUID
+	name   string // ZRE name, a hint
+	seen   time.Time
+	pw     *crypto.Pairwise // precomputed direction keys
+}
+
+// online reports whether some ZRE peer claims the key now.
+func (p *peer) online() bool { return len(p.routes) > 0 }
+
+// addRouteLocked records that uuid claims p's key; authenticated puts it
+// first. It reports whether p was offline before. Called with n.mu held.
+func (n *Node) addRouteLocked(p *peer, uuid mesh.UUID, authenticated bool) (wasOffline bool) {
+	wasOffline = !p.online()
+	if old, ok := n.byUUID[uuid]; ok && old != p.key {
+		if q := n.peers[old]; q != nil {
+			q.routes = slices.DeleteFunc(q.routes, func(u mesh.UUID) bool { return u == uuid })
+		}
+	}
+	n.byUUID[uuid] = p.key
+	i := slices.Index(p.routes, uuid)
+	switch {
+	case i == 0:
+	case i > 0 && authenticated:
+		p.routes = slices.Insert(slices.Delete(p.routes, i, i+1), 0, uuid)
+	case i > 0:
+	case authenticated:
+		p.routes = slices.Insert(p.routes, 0, uuid)
+	default:
+		p.routes = append(p.routes, uuid)
+	}
+	if len(p.routes) > maxRoutes {
+		// Forget the oldest claim that is not the authenticated one.
+		drop := p.routes[len(p.routes)-1]
+		p.routes = p.routes[:len(p.routes)-1]
+		delete(n.byUUID, drop)
+	}
+	return wasOffline
+}
+
+// removeRouteLocked forgets uuid. It returns the key it claimed and
+// whether that key has no route left. Called with n.mu held.
+func (n *Node) removeRouteLocked(uuid mesh.UUID) (crypto.PublicKey, bool, bool) {
+	key, ok := n.byUUID[uuid]
+	if !ok {
+		return key, false, false
+	}
+	delete(n.byUUID, uuid)
+	p := n.peers[key]
+	if p == nil {
+		return key, false, false
+	}
+	p.routes = slices.DeleteFunc(p.routes, func(u mesh.UUID) bool { return u == uuid })
+	return key, true, !p.online()
 }
 
 // peerLocked returns the record of key, creating it if there is room.
@@ -46,7 +102,7 @@ func (n *Node) peerLocked(key crypto.PublicKey) *peer {
 func (n *Node) evictPeerLocked() {
 	var victim *peer
 	for _, p := range n.peers {
-		if p.online {
+		if p.online() {
 			continue
 		}
 		if _, trusted := n.keys.ByKey(p.key); trusted {
@@ -101,17 +157,17 @@ func (n *Node) PeersText() []byte {
 	for _, e := range n.keys.List() {
 		seen[e.Key] = true
 		r := row{alias: e.Alias, uuid: "-", state: "offline", fpr: e.Key.Fingerprint()}
-		if p := n.peers[e.Key]; p != nil && p.online {
-			r.uuid, r.state = p.uuid.Short(), "online"
+		if p := n.peers[e.Key]; p != nil && p.online() {
+			r.uuid, r.state = p.routes[0].Short(), "online"
 		}
 		rows = append(rows, r)
 	}
 	var others []row
 	for key, p := range n.peers {
-		if seen[key] || !p.online {
+		if seen[key] || !p.online() {
 			continue
 		}
-		others = append(others, row{alias: "-", uuid: p.uuid.Short(), state: "pending", fpr: key.Fingerprint()})
+		others = append(others, row{alias: "-", uuid: p.routes[0].Short(), state: "pending", fpr: key.Fingerprint()})
 	}
 	n.mu.Unlock()
 	sort.Slice(others, func(i, j int) bool { return others[i].fpr < others[j].fpr })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/messagefs/messagefs/crypto"
@@ -57,11 +58,8 @@ func (n *Node) peerEntered(ev mesh.Event) {
 		n.log.Debug("too many known peers; ignoring", "uuid", ev.Peer.String())
 		return
 	}
-	if old, ok := n.byUUID[p.uuid]; ok && old == key && p.uuid != ev.Peer {
-		delete(n.byUUID, p.uuid)
-	}
-	p.uuid, p.name, p.online, p.seen = ev.Peer, ev.Name, true, now
-	n.byUUID[ev.Peer] = key
+	wasOffline := n.addRouteLocked(p, ev.Peer, false)
+	p.name, p.seen = ev.Name, now
 	entry, trusted := n.keys.ByKey(key)
 	isNew := false
 	if !trusted {
@@ -76,7 +74,9 @@ func (n *Node) peerEntered(ev mesh.Event) {
 	n.mu.Unlock()
 
 	if trusted {
-		n.emit("enter", entry.Alias)
+		if wasOffline {
+			n.emit("enter", entry.Alias)
+		}
 		n.wakeOutbox()
 	} else if isNew {
 		n.emit("pending", key.Fingerprint(), key.String())
@@ -86,21 +86,10 @@ func (n *Node) peerEntered(ev mesh.Event) {
 
 func (n *Node) peerExited(uuid mesh.UUID) {
 	n.mu.Lock()
-	key, ok := n.byUUID[uuid]
-	if !ok {
-		n.mu.Unlock()
-		return
-	}
-	delete(n.byUUID, uuid)
-	p := n.peers[key]
-	if p == nil || p.uuid != uuid {
-		n.mu.Unlock()
-		return
-	}
-	p.online = false
+	key, known, gone := n.removeRouteLocked(uuid)
 	entry, trusted := n.keys.ByKey(key)
 	n.mu.Unlock()
-	if trusted {
+	if known && gone && trusted {
 		n.emit("exit", entry.Alias)
 	}
 }
@@ -146,19 +135,14 @@ func (n *Node) receive(ctx context.Context, from mesh.UUID, env []byte) {
 	}
 }
 
-// bindUUID makes uuid the transport of key after an authenticated message.
+// bindUUID makes uuid the first route of key after a message
+// authenticated with key came from it.
 func (n *Node) bindUUID(key crypto.PublicKey, uuid mesh.UUID) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	p := n.peerLocked(key)
-	if p == nil || (p.uuid == uuid && p.online) {
-		return
+	if p := n.peerLocked(key); p != nil {
+		n.addRouteLocked(p, uuid, true)
 	}
-	if old, ok := n.byUUID[p.uuid]; ok && old == key {
-		delete(n.byUUID, p.uuid)
-	}
-	p.uuid, p.online, p.authenticated = uuid, true, true
-	n.byUUID[uuid] = key
 }
 
 // receiveMessage stores a numbered text message exactly once and in order,
@@ -204,18 +188,21 @@ func (n *Node) sendAck(pw *crypto.Pairwise, id crypto.MessageID) {
 		n.log.Error("sealing acknowledgement", "err", err)
 		return
 	}
+	n.sendTo(pw.Peer(), env)
+}
+
+// sendTo whispers env to every route of key; it is lost if there is none
+// (numbered messages are retried by the outbox, acks by the sender's retry).
+func (n *Node) sendTo(key crypto.PublicKey, env []byte) {
 	n.mu.Lock()
-	p := n.peers[pw.Peer()]
-	var uuid mesh.UUID
-	online := p != nil && p.online
-	if online {
-		uuid = p.uuid
+	var routes []mesh.UUID
+	if p := n.peers[key]; p != nil {
+		routes = slices.Clone(p.routes)
 	}
 	n.mu.Unlock()
-	if !online {
-		return
-	}
-	if err := n.mesh.Whisper(uuid, env); err != nil {
-		n.log.Debug("sending acknowledgement", "err", err)
+	for _, uuid := range routes {
+		if err := n.mesh.Whisper(uuid, env); err != nil {
+			n.log.Debug("whisper failed", "uuid", uuid.Short(), "err", err)
+		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/messagefs/messagefs/crypto"
-	"github.com/messagefs/messagefs/mesh"
 	"github.com/messagefs/messagefs/store"
 )
 
@@ -171,10 +170,14 @@ func keyFromHex(s string) (crypto.PublicKey, error) {
 func (n *Node) outboxLoop(ctx context.Context) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	housekeeping := time.NewTicker(time.Minute)
+	defer housekeeping.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-housekeeping.C:
+			n.purgeChains(ctx)
 		case <-tick.C:
 		case <-n.kick:
 		}
@@ -185,9 +188,8 @@ func (n *Node) outboxLoop(ctx context.Context) {
 func (n *Node) flushOutbox() {
 	now := time.Now()
 	type job struct {
-		it   *outItem
-		to   crypto.PublicKey
-		uuid mesh.UUID
+		it *outItem
+		to crypto.PublicKey
 	}
 	var jobs []job
 	var undeliverable []*outItem
@@ -198,14 +200,14 @@ func (n *Node) flushOutbox() {
 		}
 		if it.isGroup {
 			for k := range it.remaining {
-				if p := n.peers[k]; p != nil && p.online {
-					jobs = append(jobs, job{it, k, p.uuid})
+				if p := n.peers[k]; p != nil && p.online() {
+					jobs = append(jobs, job{it, k})
 				}
 			}
 			continue
 		}
-		if p := n.peers[it.to]; p != nil && p.online {
-			jobs = append(jobs, job{it, it.to, p.uuid})
+		if p := n.peers[it.to]; p != nil && p.online() {
+			jobs = append(jobs, job{it, it.to})
 		}
 	}
 	sort.Slice(jobs, func(i, j int) bool {
@@ -255,9 +257,7 @@ func (n *Node) flushOutbox() {
 				continue
 			}
 		}
-		if err := n.mesh.Whisper(j.uuid, env); err != nil {
-			n.log.Debug("whisper failed; will retry", "id", j.it.id.String(), "err", err)
-		}
+		n.sendTo(j.to, env)
 	}
 	for _, it := range undeliverable {
 		n.warn("undeliverable", fmt.Sprintf("%s not acknowledged after %d attempts", it.id, it.attempts), "to", it.to.Fingerprint())

@@ -104,7 +104,7 @@ func (n *Node) trust(alias string, key crypto.PublicKey) error {
 	n.pending.Remove(key)
 	online := false
 	if p := n.peers[key]; p != nil {
-		online = p.online
+		online = p.online()
 		for _, it := range n.outbox {
 			if it.to == key {
 				it.nextTry = time.Now()
