@@ -866,6 +866,11 @@ func (n *Node) purgeChains(ctx context.Context) {
 		delete(n.rchains, id)
 	}
 	n.mu.Unlock()
+	// bbolt keeps freed pages: rewrite the file so the old chain keys are
+	// really gone (forward secrecy for the group messages they opened).
+	if err := n.db.Compact(ctx); err != nil {
+		n.log.Warn("compacting after deleting old chains", "err", err)
+	}
 }
 
 // applyMembership applies a membership message from a trusted peer.
