@@ -12,7 +12,8 @@ setup:
 	@bash scripts/setup.sh
 
 build: setup
-	$(GO) build -o $(BIN)/ . ./cmd/...
+	$(GO) build -o $(BIN)/messagefs .
+	$(GO) build -o $(BIN)/mfs-keygen ./cmd/keygen
 
 vet:
 	$(GO) vet ./...
