@@ -14,6 +14,7 @@ setup:
 build: setup
 	$(GO) build -o $(BIN)/messagefs .
 	$(GO) build -o $(BIN)/mfs-keygen ./cmd/keygen
+	$(GO) build -o $(BIN)/mfs-chat ./cmd/chat
 
 vet:
 	$(GO) vet ./...

@@ -25,6 +25,7 @@ import (
 type Binaries struct {
 	Messagefs string
 	Keygen    string
+	Chat      string
 }
 
 var (
@@ -51,8 +52,9 @@ func Build(t testing.TB) Binaries {
 		built = Binaries{
 			Messagefs: filepath.Join(dir, "messagefs"),
 			Keygen:    filepath.Join(dir, "mfs-keygen"),
+			Chat:      filepath.Join(dir, "mfs-chat"),
 		}
-		for bin, pkg := range map[string]string{built.Messagefs: ".", built.Keygen: "./cmd/keygen"} {
+		for bin, pkg := range map[string]string{built.Messagefs: ".", built.Keygen: "./cmd/keygen", built.Chat: "./cmd/chat"} {
 			cmd := exec.Command("go", "build", "-o", bin, pkg)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
