@@ -280,29 +280,19 @@ func (r *reactor) trySend(p *peer, m *outMsg) bool {
 	}
 	r.scratch = frame[:0]
 	content := m.msg.Type.hasContent()
-	flags := zmq.DONTWAIT
-	if content {
-		flags |= zmq.SNDMORE
-	}
-	if _, err := p.dealer.SendBytes(frame, flags); err != nil {
-		if isEAGAIN(err) {
+	if err := r.io.send(p.dealer, frame, m.payload, content); err != nil {
+		if err == errAgain {
 			return false
 		}
-		r.removePeer(p, "send failed: "+err.Error())
+		r.removePeer(p, err.Error())
 		return false
 	}
 	p.sentSeq++
-	if content {
-		// libzmq accepts the rest of a message whose first frame it took.
-		if _, err := p.dealer.SendBytes(m.payload, zmq.DONTWAIT); err != nil {
-			r.removePeer(p, "send failed: "+err.Error())
-			return false
-		}
-		if m.msg.Type == msgWhisper {
-			r.st.whispersSent.Add(1)
-		} else {
-			r.st.shoutsSent.Add(1)
-		}
+	switch m.msg.Type {
+	case msgWhisper:
+		r.st.whispersSent.Add(1)
+	case msgShout:
+		r.st.shoutsSent.Add(1)
 	}
 	if m.counted {
 		p.pending.Add(-1)

@@ -16,7 +16,7 @@ import (
 )
 
 // startNodeFiltered is startNode with a given connect filter.
-func startNodeFiltered(t testing.TB, cfg Config, filter func(netip.AddrPort) bool) *Node {
+func startNodeFiltered(t testing.TB, cfg Config, filter func(netip.AddrPort) bool, slowIO bool) *Node {
 	t.Helper()
 	cfg.Beacon = false
 	cfg.Bind = "127.0.0.1"
@@ -28,6 +28,7 @@ func startNodeFiltered(t testing.TB, cfg Config, filter func(netip.AddrPort) boo
 		t.Fatal(err)
 	}
 	n.filter = filter
+	n.slowIO = slowIO
 	if err := n.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestPeerLimits(t *testing.T) {
 		{"rate", 1000, 100, newPeerBurst},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n := startNodeFiltered(t, Config{MaxPeers: tc.maxPeers}, func(ep netip.AddrPort) bool { return allowed[ep] })
+			n := startNodeFiltered(t, Config{MaxPeers: tc.maxPeers}, func(ep netip.AddrPort) bool { return allowed[ep] }, false)
 			start := time.Now()
 			for i := range tc.hellos {
 				d := rawDealer(t, zctx, zreIdentity(newUUID()), n.Endpoint())
@@ -203,8 +204,18 @@ func TestPeerLimits(t *testing.T) {
 // TestHostilePeer floods a node with 20k random, mutated and hostile frames
 // from raw DEALERs while an honest peer keeps talking to it. The node must
 // not panic, keep serving the honest peer, keep its peer count within
-// MaxPeers and its heap bounded.
+// MaxPeers and its heap bounded. It runs with the node's own receive path
+// and with pebbe's (the fallback).
 func TestHostilePeer(t *testing.T) {
+	if !rawSocketUsable() {
+		t.Error("the fast ZeroMQ path is unusable with this pebbe/zmq4: check zmqio.go")
+	}
+	for _, slow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fastio", true: "pebbeio"}[slow], func(t *testing.T) { testHostilePeer(t, slow) })
+	}
+}
+
+func testHostilePeer(t *testing.T, slowIO bool) {
 	const (
 		maxPeers  = 16
 		frames    = 20000
@@ -223,7 +234,7 @@ func TestHostilePeer(t *testing.T) {
 	b, rb := startNode(t, Config{Name: "honest", EvasiveAfter: 500 * time.Millisecond, ExpireAfter: 4 * time.Second})
 	bAP, _ := parseEndpoint(b.Endpoint())
 	a := startNodeFiltered(t, Config{Name: "target", MaxPeers: maxPeers, EvasiveAfter: 500 * time.Millisecond, ExpireAfter: 4 * time.Second, EventQueue: 64},
-		func(ep netip.AddrPort) bool { return allowed[ep] || ep == bAP })
+		func(ep netip.AddrPort) bool { return allowed[ep] || ep == bAP }, slowIO)
 
 	// a's consumer: counts everything, answers the honest peer's pings.
 	var honestGot atomic.Int64

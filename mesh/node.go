@@ -36,7 +36,7 @@ type Node struct {
 	// Command path to the reactor. queued counts items in cmds and beacons
 	// not yet taken by the reactor; sleeping is true while the reactor is
 	// about to block or blocked in zmq_poll. See post.
-	cmds     chan command
+	cmds     cmdQueue
 	beacons  chan beaconIn
 	queued   atomic.Int64
 	sleeping atomic.Bool
@@ -56,6 +56,7 @@ type Node struct {
 	bwg    sync.WaitGroup // the beacon reader
 	react  *reactor
 	filter func(netip.AddrPort) bool // tests: endpoints the node may connect to
+	slowIO bool                      // tests: use pebbe's calls, not zmqio's
 }
 
 type nodeState uint8
@@ -75,6 +76,7 @@ const (
 	cmdJoin
 	cmdLeave
 	cmdConnect
+	cmdTest // tests: run fn on the reactor goroutine
 )
 
 // command is an API request for the reactor.
@@ -85,6 +87,7 @@ type command struct {
 	endpoint string
 	payload  []byte
 	reply    chan error
+	fn       func() // cmdTest
 }
 
 // beaconIn is a beacon received by the beacon reader.
@@ -109,7 +112,6 @@ func New(cfg Config) (*Node, error) {
 		peers:     make(map[UUID]*peer),
 		groups:    make(map[string]map[*peer]struct{}),
 		ownGroups: make(map[string]struct{}),
-		cmds:      make(chan command, 4096),
 		beacons:   make(chan beaconIn, 256),
 		events:    make(chan Event, s.eventQueue),
 		done:      make(chan struct{}),
@@ -171,16 +173,17 @@ func (n *Node) Stats() Stats { return n.stats.snapshot() }
 
 // post hands a command to the reactor and wakes it if it sleeps.
 //
-// Wake-up protocol: the poster increments queued after the channel send and
-// then takes the sleeping flag; the reactor sets sleeping and then looks at
+// Wake-up protocol: the poster increments queued after queueing and then
+// takes the sleeping flag; the reactor sets sleeping and then looks at
 // queued before it blocks. Both are sequentially consistent atomics, so
 // either the reactor sees the command or the poster sees it sleeping and
 // sends one byte on the wake PAIR (at most one byte per sleep).
 func (n *Node) post(c command) error {
-	select {
-	case n.cmds <- c:
-	case <-n.done:
+	if n.stopping.Load() {
 		return ErrStopped
+	}
+	if err := n.cmds.push(c, n.done); err != nil {
+		return err
 	}
 	n.queued.Add(1)
 	n.wakeIfSleeping()
@@ -288,7 +291,7 @@ func (n *Node) Whisper(id UUID, payload []byte) error {
 	if p.pending.Add(1) > maxPending {
 		p.pending.Add(-1)
 		n.stats.sendBusy.Add(1)
-		return fmt.Errorf("mesh: whisper to %s: %w", id.Short(), ErrPeerBusy)
+		return ErrPeerBusy // unwrapped: callers retry in loops, keep it cheap
 	}
 	if err := n.post(command{kind: cmdWhisper, peer: p, payload: payload}); err != nil {
 		p.pending.Add(-1)

@@ -18,13 +18,16 @@ const (
 	// recvBatch is how many ROUTER messages one loop iteration handles
 	// before it looks at commands again.
 	recvBatch = 256
-	// cmdBatch is how many commands one loop iteration handles.
-	cmdBatch = 1024
 	// backlogLimit is the number of undelivered membership events at which
 	// the reactor stops reading the ROUTER (see Node.Events).
 	backlogLimit = 1024
 	// backlogRetry is how often a reactor with undelivered events retries.
 	backlogRetry = 5 * time.Millisecond
+	// answerSpin bounds how long the reactor waits for the consumer of
+	// an event to post an answer before it goes to sleep (see awaitAnswer).
+	answerSpin = 30 * time.Microsecond
+	// maxSpinCredit bounds the credit of successful spins (awaitAnswer).
+	maxSpinCredit = 16
 	// helloGuard: a HELLO from a ready peer arriving this soon after our
 	// own HELLO to it is taken as its answer to that HELLO (see
 	// handleHello), which breaks HELLO ping-pong between two nodes that
@@ -42,6 +45,8 @@ type reactor struct {
 	st     *counters
 	router *zmq.Socket
 	wakeRx *zmq.Socket
+	io     *zio
+	spare  []command // the command slice not in use by the queue
 
 	poller      *zmq.Poller
 	pollerDirty bool
@@ -60,6 +65,8 @@ type reactor struct {
 	backlog      []Event
 	paused       bool
 	delivered    bool
+	spinCredit   int // see awaitAnswer
+	spinProbe    uint
 	limiter      *tokenBucket
 	scratch      []byte
 	now          time.Time
@@ -75,6 +82,7 @@ func newReactor(n *Node, router, wakeRx *zmq.Socket, own netip.AddrPort, local m
 		st:       &n.stats,
 		router:   router,
 		wakeRx:   wakeRx,
+		io:       newZIO(rawSocketUsable() && !n.slowIO),
 		endpoint: formatEndpoint(own),
 		addr:     own,
 		local:    local,
@@ -135,11 +143,12 @@ func (r *reactor) run() {
 		r.flushBacklog()
 		r.updatePause()
 		if r.delivered {
-			// The consumer was just made runnable on this P: let it run now
-			// rather than wake another thread for it. Whatever it posts is
-			// picked up by the next iteration without a wake-up.
+			// The consumer was just made runnable: let it run, and give it
+			// a moment to answer (a reply to a whisper, typically) before
+			// going to sleep, so that its command is picked up without a
+			// wake-up through the PAIR and a thread switch.
 			r.delivered = false
-			runtime.Gosched()
+			r.awaitAnswer()
 			work++
 		}
 		if work > 0 {
@@ -149,6 +158,33 @@ func (r *reactor) run() {
 			r.log.Error("mesh reactor: poll failed, stopping", "err", err)
 			return
 		}
+	}
+}
+
+// awaitAnswer yields to the event consumer and then spins, yielding, for
+// at most answerSpin while no command arrives. It runs only after events
+// were delivered, so an idle node never spins, and it adapts: spins that
+// end without an answer (a consumer that only reads, as in a bulk
+// transfer) use up spinCredit, and without credit the reactor spins only
+// on every 64th delivery, to notice when answers come back.
+func (r *reactor) awaitAnswer() {
+	runtime.Gosched()
+	if r.n.queued.Load() > 0 {
+		r.spinCredit = min(r.spinCredit+1, maxSpinCredit)
+		return
+	}
+	r.spinProbe++
+	if r.spinCredit <= 0 && r.spinProbe%64 != 0 {
+		return
+	}
+	deadline := time.Now().Add(answerSpin)
+	for r.n.queued.Load() == 0 && !r.n.stopping.Load() && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if r.n.queued.Load() > 0 {
+		r.spinCredit = min(r.spinCredit+1, maxSpinCredit)
+	} else {
+		r.spinCredit = max(r.spinCredit-4, 0)
 	}
 }
 
@@ -218,16 +254,18 @@ func (r *reactor) drainWake() {
 }
 
 func (r *reactor) drainCommands() int {
-	for i := range cmdBatch {
-		select {
-		case c := <-r.n.cmds:
-			r.n.queued.Add(-1)
-			r.handleCommand(c)
-		default:
-			return i
-		}
+	batch := r.n.cmds.take(r.spare)
+	if len(batch) == 0 {
+		r.spare = batch
+		return 0
 	}
-	return cmdBatch
+	r.n.queued.Add(-int64(len(batch)))
+	for i := range batch {
+		r.handleCommand(batch[i])
+		batch[i] = command{} // drop references to payloads
+	}
+	r.spare = batch
+	return len(batch)
 }
 
 func (r *reactor) drainBeacons() int {
@@ -329,6 +367,8 @@ func (r *reactor) handleCommand(c command) {
 		c.reply <- nil
 	case cmdConnect:
 		c.reply <- r.addStatic(c.endpoint)
+	case cmdTest:
+		c.fn()
 	}
 }
 

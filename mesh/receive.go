@@ -3,8 +3,6 @@ package mesh
 import (
 	"encoding/binary"
 	"net/netip"
-
-	zmq "github.com/pebbe/zmq4"
 )
 
 // drainRouter handles up to recvBatch messages waiting on the ROUTER.
@@ -23,65 +21,36 @@ func (r *reactor) drainRouter() (int, error) {
 
 // recvOne reads one message from the ROUTER without blocking and handles
 // it. It reports false if none was waiting. A message is [routing id][ZRE
-// frame][content...]; all of its frames are read (and all but the first
-// content frame discarded) whatever they hold, so that the next message
+// frame][content...]; all of its frames are read (content frames after
+// the first are discarded) whatever they hold, so that the next message
 // starts clean.
 func (r *reactor) recvOne() (bool, error) {
-	rid, err := r.router.RecvBytes(zmq.DONTWAIT)
+	m, err := r.io.recv(r.router)
+	if err == errAgain {
+		return false, nil
+	}
 	if err != nil {
-		if isEAGAIN(err) {
-			return false, nil
-		}
 		return false, err
 	}
 	r.st.framesReceived.Add(1)
-	var id UUID
-	validRID := len(rid) == 17 && rid[0] == 0x01
-	var p *peer
-	if validRID {
-		copy(id[:], rid[1:])
-		p = r.n.peers[id]
-	}
-	var frame []byte
-	var src netip.Addr
-	if validRID && p == nil {
-		// A stranger: remember where its connection comes from, which
-		// helps to match it to a static endpoint (see staticEndpoint.matches).
-		var md map[string]string
-		frame, md, err = r.router.RecvBytesWithMetadata(0, "Peer-Address")
-		if a, perr := netip.ParseAddr(md["Peer-Address"]); perr == nil {
-			src = a.Unmap()
-		}
-	} else {
-		frame, err = r.router.RecvBytes(0)
-	}
-	if err != nil {
-		return false, err
-	}
-	var content []byte
-	nContent := 0
-	for {
-		more, err := r.router.GetRcvmore()
-		if err != nil {
-			return false, err
-		}
-		if !more {
-			break
-		}
-		part, err := r.router.RecvBytes(0)
-		if err != nil {
-			return false, err
-		}
-		if nContent++; nContent == 1 {
-			content = part
-		}
-	}
-	if !validRID {
+	if len(m.rid) != 17 || m.rid[0] != 0x01 {
 		r.st.droppedRoutingID.Add(1)
-		r.log.Debug("dropped: bad routing id", "len", len(rid))
+		r.log.Debug("dropped: bad routing id", "len", len(m.rid))
 		return true, nil
 	}
-	r.handleFrame(id, p, frame, content, nContent, src)
+	var id UUID
+	copy(id[:], m.rid[1:])
+	if m.tooBig {
+		r.st.droppedOversize.Add(1)
+		r.log.Debug("dropped: frame too large", "peer", id.Short())
+		return true, nil
+	}
+	p := r.n.peers[id]
+	var src netip.Addr
+	if p == nil {
+		src = m.srcAddr() // only a stranger's HELLO needs it
+	}
+	r.handleFrame(id, p, m.frame, m.content, m.nContent, src)
 	return true, nil
 }
 
