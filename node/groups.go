@@ -34,8 +34,6 @@ const (
 	// chainGrace is how long a superseded receiving chain is kept for
 	// messages still in flight.
 	chainGrace = time.Hour
-	// periodicRotateMin rate-limits periodic (not membership) rotations.
-	periodicRotateMin = time.Minute
 	// maxGroupName bounds a group's name (an alias-like directory name).
 	maxGroupName = 32
 )
@@ -416,7 +414,7 @@ func cloneSender(c *crypto.SenderChain) (*crypto.SenderChain, error) {
 func (n *Node) prepareChain(ctx context.Context, g *group) error {
 	now := time.Now()
 	periodic := g.chain != nil && (g.chain.Iteration() >= n.cfg.RotateAfterMessages ||
-		now.Sub(g.chainAt) >= n.cfg.RotateAfter) && now.Sub(g.chainAt) >= periodicRotateMin
+		now.Sub(g.chainAt) >= n.cfg.RotateAfter) && now.Sub(g.chainAt) >= n.cfg.RotateMinInterval
 	if g.chain == nil || g.rotate || periodic {
 		c, err := crypto.NewSenderChain(rand.Reader, g.id, n.self)
 		if err != nil {

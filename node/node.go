@@ -66,6 +66,10 @@ type Config struct {
 	// sending chain (defaults 24h and 1000 messages).
 	RotateAfter         time.Duration
 	RotateAfterMessages uint32
+	// RotateMinInterval rate-limits those periodic rotations (default 1
+	// minute; negative means no limit). Rotations after a member left,
+	// was removed or revoked always happen before the next send.
+	RotateMinInterval time.Duration
 	// EventQueue is the per-reader queue length of .events (default 1024).
 	EventQueue int
 	// Logger receives the node's logs (default slog.Default()).
@@ -120,6 +124,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.RotateAfterMessages == 0 {
 		cfg.RotateAfterMessages = 1000
+	}
+	if cfg.RotateMinInterval == 0 {
+		cfg.RotateMinInterval = time.Minute
 	}
 	if cfg.EventQueue <= 0 {
 		cfg.EventQueue = 1024

@@ -37,16 +37,32 @@ func freePort(t *testing.T) int {
 
 func newTestNode(t *testing.T, name string, state string, key crypto.PrivateKey, port int, peers ...string) *testNode {
 	t.Helper()
+	return newTestNodeState(t, name, state, key, port, nil, peers...)
+}
+
+// newTestNodeConfig starts a node with a fresh state directory and lets
+// edit change its configuration first.
+func newTestNodeConfig(t *testing.T, name string, key crypto.PrivateKey, port int, edit func(*Config), peers ...string) *testNode {
+	t.Helper()
+	return newTestNodeState(t, name, t.TempDir(), key, port, edit, peers...)
+}
+
+func newTestNodeState(t *testing.T, name string, state string, key crypto.PrivateKey, port int, edit func(*Config), peers ...string) *testNode {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
 	}
-	n, err := New(Config{
+	cfg := Config{
 		Identity: key, StateDir: state, Name: name,
 		Bind: "127.0.0.1", Port: port, Peers: peers,
 		RetryMin: 200 * time.Millisecond, RetryMax: time.Second,
 		Logger: logger,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	n, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New(%s): %v", name, err)
 	}
