@@ -158,7 +158,7 @@ func validateConfig(cfg Config, id UUID) (*settings, error) {
 	}
 	if cfg.Bind != "" {
 		a, err := netip.ParseAddr(cfg.Bind)
-		if err != nil || !a.Is4() || a.IsMulticast() {
+		if err != nil || !a.Is4() || a.IsMulticast() || a.IsUnspecified() {
 			return nil, fmt.Errorf("mesh: Bind %q: not an IPv4 unicast address", cfg.Bind)
 		}
 		s.bind = a

@@ -29,13 +29,18 @@ func (r *reactor) addStatic(endpoint string) error {
 	return nil
 }
 
-// connectStatic gives s a connection: the peer already connected to that
-// endpoint if there is one, else a new pending DEALER carrying our HELLO.
+// connectStatic gives s a connection: the peer that is the node at that
+// endpoint if there is one (several static endpoints may name one node;
+// the peer then serves them all), else a new pending DEALER carrying our
+// HELLO.
 func (r *reactor) connectStatic(s *staticEndpoint) {
 	s.since = r.now
 	for _, p := range r.n.peers {
-		if (p.addr == s.addr || p.helloAddr() == s.addr) && p.static == nil {
-			s.peer, p.static = p, s
+		if ha := p.helloAddr(); p.addr == s.addr || ha == s.addr || (ha.IsValid() && r.sameHost(s, ha)) {
+			s.peer = p
+			if p.static == nil {
+				p.static = s
+			}
 			return
 		}
 	}
@@ -56,6 +61,9 @@ func (r *reactor) checkStatics() {
 	for _, s := range r.statics {
 		switch {
 		case s.peer == nil:
+			r.connectStatic(s)
+		case s.peer.removed: // it served another static endpoint too
+			s.peer = nil
 			r.connectStatic(s)
 		case !s.peer.ready && r.now.Sub(s.since) >= r.cfg.staticRetry():
 			r.removePeer(s.peer, "static endpoint retry")

@@ -2,6 +2,8 @@ package mesh
 
 import (
 	"bytes"
+	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -34,8 +36,15 @@ func newZREPeer(t *testing.T, zctx *zmq.Context, nodeEP string) *zrePeer {
 	ep, _ := in.GetLastEndpoint()
 	p := &zrePeer{t: t, uuid: newUUID(), inbox: in, ep: ep, poll: zmq.NewPoller()}
 	p.poll.Add(in, zmq.POLLIN)
-	p.out = rawDealer(t, zctx, zreIdentity(p.uuid), nodeEP)
-	t.Cleanup(func() { p.out.Close(); p.inbox.Close() })
+	if nodeEP != "" {
+		p.out = rawDealer(t, zctx, zreIdentity(p.uuid), nodeEP)
+	}
+	t.Cleanup(func() {
+		if p.out != nil {
+			p.out.Close()
+		}
+		p.inbox.Close()
+	})
 	return p
 }
 
@@ -232,5 +241,39 @@ func setGotSeq(t *testing.T, n *Node, p *peer, v uint16) {
 	case <-done:
 	case <-time.After(waitLong):
 		t.Fatal("reactor did not run the test command")
+	}
+}
+
+// TestStaticEndpointAlias: a static endpoint may name another address of
+// the node's listener than the one its HELLO advertises (--peer
+// tcp://127.0.0.1:P for a node advertising its LAN address). The node
+// connected to us from the static endpoint's address with the same port:
+// its HELLO is matched to the pending connection, and no second DEALER
+// (which would make it see two HELLOs from us) is created.
+func TestStaticEndpointAlias(t *testing.T) {
+	zctx := zmqContext(t)
+	p := newZREPeer(t, zctx, "") // its DEALER is connected once the node runs
+	ap, _ := parseEndpoint(p.ep)
+	advertised := fmt.Sprintf("tcp://127.0.0.2:%d", ap.Port())
+	n := startNodeFiltered(t, Config{Peers: []string{p.ep}}, func(ep netip.AddrPort) bool { return ep.Addr().IsLoopback() }, false)
+	rec := record(n)
+	p.out = rawDealer(t, zctx, zreIdentity(p.uuid), n.Endpoint())
+
+	if _, m, _ := p.recv(); m.Type != msgHello || m.Seq != 1 {
+		t.Fatalf("want the node's HELLO, got %+v", m)
+	}
+	p.send(message{Type: msgHello, Endpoint: advertised, Name: "aliased"})
+	ev := rec.waitFor(t, 1, waitLong, "ENTER", isType(EventEnter, p.uuid))
+	if ev.Endpoint != advertised {
+		t.Errorf("ENTER endpoint %q, want %q", ev.Endpoint, advertised)
+	}
+	if err := n.Whisper(p.uuid, []byte("via the static connection")); err != nil {
+		t.Fatal(err)
+	}
+	if _, m, c := p.recv(); m.Type != msgWhisper || m.Seq != 2 || string(c[0]) != "via the static connection" {
+		t.Fatalf("want WHISPER seq 2 on the first connection, got %+v %q", m, c)
+	}
+	if s := n.Stats(); s.PeersCreated != 1 {
+		t.Errorf("PeersCreated = %d, want 1 (no second DEALER)", s.PeersCreated)
 	}
 }

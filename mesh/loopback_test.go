@@ -288,6 +288,7 @@ func TestAPIErrors(t *testing.T) {
 
 	for _, cfg := range []Config{
 		{Bind: "::1"},
+		{Bind: "0.0.0.0"},
 		{Bind: "localhost"},
 		{Port: 70000},
 		{EvasiveAfter: time.Second, ExpireAfter: time.Second},
