@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"time"
 
 	zmq "github.com/pebbe/zmq4"
 )
@@ -233,6 +234,7 @@ func (n *Node) readBeacons() {
 				return
 			}
 			n.log.Debug("beacon read", "err", err)
+			time.Sleep(10 * time.Millisecond) // never spin on a failing socket
 			continue
 		}
 		bc, err := parseBeacon(buf[:sz])
@@ -246,6 +248,7 @@ func (n *Node) readBeacons() {
 		}
 		if !src.Addr().Is4() {
 			n.stats.beaconsDropped.Add(1)
+			n.log.Debug("beacon dropped: not from IPv4", "from", src)
 			continue
 		}
 		select {

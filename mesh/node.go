@@ -1,7 +1,7 @@
 package mesh
 
 import (
-	"cmp"
+	"bytes"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -332,7 +332,7 @@ func (n *Node) Peers() []PeerInfo {
 			Ready:    p.ready,
 		})
 	}
-	slices.SortFunc(out, func(a, b PeerInfo) int { return cmp.Compare(a.UUID.String(), b.UUID.String()) })
+	slices.SortFunc(out, func(a, b PeerInfo) int { return bytes.Compare(a.UUID[:], b.UUID[:]) })
 	return out
 }
 

@@ -95,6 +95,7 @@ func newReactor(n *Node, router, wakeRx *zmq.Socket, own netip.AddrPort, local m
 	}
 	r.limiter = newTokenBucket(newPeerRate, newPeerBurst, r.now)
 	r.pollerDirty = true
+	r.spinCredit = maxSpinCredit / 2
 	return r
 }
 
@@ -264,8 +265,12 @@ func (r *reactor) drainCommands() int {
 		r.handleCommand(batch[i])
 		batch[i] = command{} // drop references to payloads
 	}
+	n := len(batch)
+	if cap(batch) > 4096 {
+		batch = nil // do not keep a burst's worth of memory
+	}
 	r.spare = batch
-	return len(batch)
+	return n
 }
 
 func (r *reactor) drainBeacons() int {

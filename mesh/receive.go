@@ -175,6 +175,7 @@ func (r *reactor) handleHello(id UUID, p *peer, frame []byte, nContent int, src 
 	if p != nil {
 		if p.addr == r.addr {
 			r.st.droppedUnknownPeer.Add(1)
+			r.log.Debug("dropped: HELLO for a connection to our own endpoint", "peer", id.Short())
 			return
 		}
 	} else if p = r.connectPeer(id, ep, src, "hello"); p == nil {

@@ -114,7 +114,10 @@ func rawSocketUsable() bool {
 	return f.Name == "soc" && f.Offset == 0 && f.Type == reflect.TypeFor[unsafe.Pointer]()
 }
 
-// rawSocket returns libzmq's socket pointer inside s.
+// rawSocket returns libzmq's socket pointer inside s. The reactor calls it
+// only on sockets it has not closed (peers are marked removed when their
+// DEALER is closed, and the ROUTER is closed last), since pebbe's
+// closed-socket check is bypassed.
 func rawSocket(s *zmq.Socket) unsafe.Pointer {
 	return *(*unsafe.Pointer)(unsafe.Pointer(s))
 }
