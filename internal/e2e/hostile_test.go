@@ -12,11 +12,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"filippo.io/age"
 	"fmt"
+	"github.com/messagefs/messagefs/keyring"
+	"github.com/messagefs/messagefs/store"
 	zmq "github.com/pebbe/zmq4"
+	iofs "io/fs"
 	mrand "math/rand/v2"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -1036,4 +1042,397 @@ func TestSpoofedDepartures(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		t.Logf("delivered %v after the takeover", delivered(t, alice, bob, "after takeover", 10*time.Second))
 	})
+}
+
+// --- groups ---
+
+// identityOf loads a node's private key from its identity file.
+func identityOf(t testing.TB, n *Node) crypto.PrivateKey {
+	t.Helper()
+	k, err := keyring.LoadIdentity(n.Identity, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// receivingChains opens a stopped node's database and returns the ids of
+// the group chains it can open (its receiving chains).
+func receivingChains(t testing.TB, n *Node) map[crypto.ChainID]bool {
+	t.Helper()
+	if alive(n) {
+		t.Fatalf("%s must be stopped before its database is read", n.Name)
+	}
+	id, err := age.ParseX25519Identity(identityOf(t, n).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(filepath.Join(n.State, "messagefs.db"), id, store.Options{})
+	if err != nil {
+		t.Fatalf("opening %s's database: %v", n.Name, err)
+	}
+	defer s.Close()
+	chains := map[crypto.ChainID]bool{}
+	err = s.View(func(tx *store.Tx) error {
+		return tx.Secrets("rchain/", func(name string, v []byte) error {
+			b, err := hex.DecodeString(strings.TrimPrefix(name, "rchain/"))
+			if err != nil || len(b) != len(crypto.ChainID{}) {
+				return fmt.Errorf("odd receiving chain name %q", name)
+			}
+			chains[crypto.ChainID(b)] = true
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chains
+}
+
+// teamZRE waits until spy sees the ZRE group that all of members are in
+// and none of others is, and returns its name.
+func teamZRE(t testing.TB, spy *rawPeer, members []mesh.UUID, others []mesh.UUID) string {
+	t.Helper()
+	var name string
+	Eventually(t, 15*time.Second, func() error {
+		count := map[string]int{}
+		for _, u := range members {
+			for _, g := range spy.groupsOf(u) {
+				count[g]++
+			}
+		}
+		for _, u := range others {
+			for _, g := range spy.groupsOf(u) {
+				delete(count, g)
+			}
+		}
+		var found []string
+		for g, c := range count {
+			if c == len(members) && strings.HasPrefix(g, "mfs-") {
+				found = append(found, g)
+			}
+		}
+		if len(found) != 1 {
+			return fmt.Errorf("ZRE groups common to the members only: %v", found)
+		}
+		name = found[0]
+		return nil
+	})
+	return name
+}
+
+// shoutsFrom returns the group messages spy captured in group from uuid.
+func shoutsFrom(spy *rawPeer, group string, from mesh.UUID) [][]byte {
+	var out [][]byte
+	for _, ev := range spy.capturedEvents() {
+		if ev.Type == mesh.EventShout && ev.Group == group && ev.Peer == from {
+			out = append(out, ev.Payload)
+		}
+	}
+	return out
+}
+
+// waitShout waits until spy has n shouts in group from uuid and returns
+// the last.
+func waitShout(t testing.TB, spy *rawPeer, group string, from mesh.UUID, n int) []byte {
+	t.Helper()
+	var last []byte
+	Eventually(t, 10*time.Second, func() error {
+		s := shoutsFrom(spy, group, from)
+		if len(s) < n {
+			return fmt.Errorf("spy captured %d shouts from %s in %s, want %d", len(s), from.Short(), group, n)
+		}
+		last = s[n-1]
+		return nil
+	})
+	return last
+}
+
+func groupHeader(t testing.TB, msg []byte) crypto.GroupHeader {
+	t.Helper()
+	h, err := crypto.ParseGroupHeader(msg)
+	if err != nil {
+		t.Fatalf("captured shout is not a group message: %v", err)
+	}
+	return h
+}
+
+// TestGroupHostile: alice, bob and carol are in team; dave is trusted by
+// alice for 1:1 only; eve, an untrusted raw node, joins team's ZRE group.
+// Neither learns a word of the group. Forged group messages (a flipped
+// signature byte, a swapped chain id, a chain claiming bob as its owner),
+// a forged relay, a member relaying another member's message, and a
+// non-member's membership change are refused with warn events and never
+// shown; a replayed group message is refused (warn replay) and shown once.
+func TestGroupHostile(t *testing.T) {
+	alice, bob, carol := trio(t)
+	dave := NewNode(t, "dave")
+	dave.Connect(alice)
+	dave.Start()
+	trust(t, alice, dave)
+
+	eveKey := genKey(t)
+	eve := startRaw(t, "eve", eveKey.Public().String(), true, alice.Endpoint(), bob.Endpoint(), carol.Endpoint(), dave.Endpoint())
+	aU, bU, cU := eve.uuidOf(t, alice.Recipient()), eve.uuidOf(t, bob.Recipient()), eve.uuidOf(t, carol.Recipient())
+	dU := eve.uuidOf(t, dave.Recipient())
+	team := teamZRE(t, eve, []mesh.UUID{aU, bU, cU}, []mesh.UUID{dU})
+	Eventually(t, 10*time.Second, func() error {
+		if !slices.Contains(eve.m.Groups(), team) {
+			return fmt.Errorf("eve has not joined %s yet", team)
+		}
+		return nil
+	})
+	time.Sleep(500 * time.Millisecond) // eve's JOIN reaches the members
+
+	secrets := map[*Node]string{}
+	var want []string
+	for _, n := range []*Node{alice, bob, carol} {
+		secrets[n] = "team-" + n.Name + "-" + randHex(8)
+		writeMsg(t, n.Path("team", ".all"), secrets[n])
+		want = append(want, n.Name+": "+secrets[n])
+		for _, r := range []*Node{alice, bob, carol} {
+			Eventually(t, 15*time.Second, func() error {
+				if !slices.Contains(logTexts(t, r.Path("team", ".all")), strings.Replace(want[len(want)-1], r.Name+":", "me:", 1)) {
+					return fmt.Errorf("%s lacks %q", r.Name, want[len(want)-1])
+				}
+				return nil
+			})
+		}
+	}
+	writeMsg(t, alice.Path("dave"), "for dave only")
+	waitLog(t, dave.Path("alice"), []string{"alice: for dave only"})
+
+	capB := waitShout(t, eve, team, bU, 1)
+	capC := waitShout(t, eve, team, cU, 1)
+	hB, hC := groupHeader(t, capB), groupHeader(t, capC)
+	if hB.Group != hC.Group || hB.Chain == hC.Chain {
+		t.Fatalf("captured headers: bob %x/%x, carol %x/%x", hB.Group, hB.Chain[:4], hC.Group, hC.Chain[:4])
+	}
+	all := []string{secrets[alice], secrets[bob], secrets[carol]}
+	assertNoPlaintext(t, "eve", eve.capturedEvents(), all...)
+
+	// dave: nothing of the group anywhere in his mount or his log.
+	if _, err := os.Stat(dave.Path("team")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dave has a team directory: %v", err)
+	}
+	filepath.WalkDir(dave.Mount, func(path string, d iofs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == ".events" {
+			return nil
+		}
+		data, _ := os.ReadFile(path)
+		for _, s := range all {
+			if bytes.Contains(data, []byte(s)) {
+				t.Errorf("dave's %s shows the group's %q", path, s)
+			}
+		}
+		return nil
+	})
+	for _, s := range all {
+		if strings.Contains(dave.Log(), s) {
+			t.Errorf("dave's log contains %q", s)
+		}
+	}
+
+	watchA, watchC := watchEvents(t, alice), watchEvents(t, carol)
+	aKey, bKey := pubOf(t, alice.Recipient()), pubOf(t, bob.Recipient())
+
+	// 1. A flipped signature byte.
+	flipped := bytes.Clone(capB)
+	flipped[len(flipped)-1] ^= 0x01
+	eve.shout(t, team, flipped)
+	// 2. Bob's message under carol's chain id.
+	swapped := bytes.Clone(capB)
+	copy(swapped[18:50], hC.Chain[:])
+	eve.shout(t, team, swapped)
+	// 3. A chain of eve's that claims bob as its owner, sent under bob's
+	// chain id (her own id is unknown, so it would only be held).
+	fake, err := crypto.NewSenderChain(rand.Reader, hB.Group, bKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fid := randID(t)
+	forged, err := fake.Seal(rand.Reader, append(append(fid[:], make([]byte, 8)...), "FORGED-GROUP"...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := bytes.Clone(forged)
+	copy(forged[18:50], hB.Chain[:])
+	eve.shout(t, team, forged)
+	eve.shout(t, team, held)
+	// 4. A relay that claims to come from bob over the pairwise channel.
+	eve.whisper(t, aU, forgedEnvelope(t, eveKey, aKey, bKey, crypto.TypeGroupRelay, 0, capC))
+	watchA.waitFor(t, 10*time.Second, " warn forged ", 4)
+	watchC.waitFor(t, 10*time.Second, " warn forged ", 2)
+
+	// 5. Replays: the same message again, also under another ZRE group.
+	eve.shout(t, team, capB)
+	for _, g := range eve.m.Groups() {
+		eve.shout(t, g, capB)
+	}
+	watchA.waitFor(t, 10*time.Second, " warn replay ", 1)
+	watchC.waitFor(t, 10*time.Second, " warn replay ", 1)
+
+	// 6. Bob, a member, relays carol's message as if it were his.
+	bobPW, err := crypto.NewPairwise(identityOf(t, bob), aKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay, err := bobPW.Seal(rand.Reader, crypto.Header{Type: crypto.TypeGroupRelay, ID: randID(t), Time: time.Now()}, capC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := watchA.count(" warn ")
+	eve.whisper(t, aU, relay)
+	Eventually(t, 10*time.Second, func() error {
+		if watchA.count(" warn ") <= before {
+			return errors.New("no warn on alice for bob relaying carol's message")
+		}
+		return nil
+	})
+
+	// 7. Dave, trusted for 1:1 only, announces himself as a member.
+	dave.Stop() // his real node must not use the same sequence numbers
+	davePW, err := crypto.NewPairwise(identityOf(t, dave), aKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	daveKey := pubOf(t, dave.Recipient())
+	body := fmt.Sprintf(`{"op":"add","group":"%x","members":["%x"]}`, hB.Group[:], daveKey[:])
+	add, err := davePW.Seal(rand.Reader, crypto.Header{Type: crypto.TypeMembership, Seq: 1, ID: randID(t), Time: time.Now()}, []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = watchA.count(" warn forged ")
+	eve.whisper(t, aU, add)
+	watchA.waitFor(t, 10*time.Second, " warn forged ", before+1)
+	if _, err := os.Stat(alice.Path("team", "dave")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dave became a member of alice's team: %v", err)
+	}
+
+	time.Sleep(time.Second)
+	for _, r := range []*Node{alice, bob, carol} {
+		got := logTexts(t, r.Path("team", ".all"))
+		if len(got) != 3 {
+			t.Errorf("%s/team/.all has %d messages after the attacks, want 3: %q", r.Name, len(got), got)
+		}
+		data, _ := os.ReadFile(r.Path("team", ".all"))
+		if bytes.Contains(data, []byte("FORGED")) {
+			t.Errorf("%s shows a forged group message", r.Name)
+		}
+	}
+	t.Logf("alice: %d warn forged, %d warn replay; carol: %d warn forged, %d warn replay",
+		watchA.count(" warn forged "), watchA.count(" warn replay "), watchC.count(" warn forged "), watchC.count(" warn replay "))
+
+	// The group still works.
+	writeMsg(t, bob.Path("team", ".all"), "still working")
+	for _, r := range []*Node{alice, carol} {
+		Eventually(t, 15*time.Second, func() error {
+			if count(logTexts(t, r.Path("team", ".all")), "bob: still working") != 1 {
+				return fmt.Errorf("%s: %q", r.Name, logTexts(t, r.Path("team", ".all")))
+			}
+			return nil
+		})
+	}
+}
+
+// TestGroupExMemberCannotRead: after carol is revoked (rm keys/carol.pub
+// on alice and bob) or leaves (rmdir team), alice and bob rotate their
+// chains: what they send next is under chains carol never received (her
+// database, read after she stopped, holds no such receiving chain), and
+// she shows none of it.
+func TestGroupExMemberCannotRead(t *testing.T) {
+	for _, how := range []string{"revoked", "left"} {
+		was := map[string]string{"revoked": "was revoked", "left": "left"}[how]
+		t.Run(how, func(t *testing.T) {
+			alice, bob, carol := trio(t)
+			spy := startRaw(t, "spy", genKey(t).Public().String(), true, alice.Endpoint(), bob.Endpoint(), carol.Endpoint())
+			aU, bU := spy.uuidOf(t, alice.Recipient()), spy.uuidOf(t, bob.Recipient())
+			spy.uuidOf(t, carol.Recipient())
+			// The spy joins every messagefs ZRE group it sees (everyone's
+			// and team's); team's is where the team/.all messages go.
+			Eventually(t, 10*time.Second, func() error {
+				if g := spy.m.Groups(); len(g) < 2 {
+					return fmt.Errorf("spy is in ZRE groups %v, want everyone's and team's", g)
+				}
+				return nil
+			})
+			time.Sleep(500 * time.Millisecond)
+
+			writeMsg(t, alice.Path("team", ".all"), "before")
+			writeMsg(t, bob.Path("team", ".all"), "before too")
+			waitLog(t, carol.Path("team", ".all"), []string{"alice: before", "bob: before too"})
+			var team string
+			Eventually(t, 10*time.Second, func() error {
+				for _, ev := range spy.capturedEvents() {
+					if ev.Type == mesh.EventShout && ev.Peer == aU {
+						team = ev.Group
+						return nil
+					}
+				}
+				return errors.New("spy captured no shout from alice")
+			})
+			old := map[crypto.ChainID]string{
+				groupHeader(t, waitShout(t, spy, team, aU, 1)).Chain: "alice's first chain",
+				groupHeader(t, waitShout(t, spy, team, bU, 1)).Chain: "bob's first chain",
+			}
+
+			switch how {
+			case "revoked":
+				run(t, "rm", alice.Path("keys", "carol.pub"))
+				run(t, "rm", bob.Path("keys", "carol.pub"))
+			case "left":
+				if err := os.Remove(carol.Path("team")); err != nil {
+					t.Fatalf("rmdir team: %v", err)
+				}
+				for _, n := range []*Node{alice, bob} {
+					Eventually(t, 15*time.Second, func() error {
+						if _, err := os.Stat(n.Path("team", "carol")); err == nil {
+							return fmt.Errorf("%s still lists carol in team", n.Name)
+						}
+						return nil
+					})
+				}
+			}
+			writeMsg(t, alice.Path("team", ".all"), "after A")
+			writeMsg(t, bob.Path("team", ".all"), "after B")
+			waitLog(t, alice.Path("team", ".all"), []string{"me: before", "bob: before too", "me: after A", "bob: after B"})
+			waitLog(t, bob.Path("team", ".all"), []string{"alice: before", "me: before too", "alice: after A", "me: after B"})
+			newChains := map[crypto.ChainID]string{
+				groupHeader(t, waitShout(t, spy, team, aU, 2)).Chain: "alice's chain after",
+				groupHeader(t, waitShout(t, spy, team, bU, 2)).Chain: "bob's chain after",
+			}
+			for c, what := range newChains {
+				if _, ok := old[c]; ok {
+					t.Errorf("%s is the chain carol had before: not rotated", what)
+				}
+			}
+			if how == "revoked" {
+				// carol still thinks she is a member; what she sends is
+				// refused (her key is no longer trusted).
+				writeMsg(t, carol.Path("team", ".all"), "carol after revoke")
+			}
+			time.Sleep(2 * time.Second)
+			if data, err := os.ReadFile(carol.Path("team", ".all")); err == nil && (bytes.Contains(data, []byte("after A")) || bytes.Contains(data, []byte("after B"))) {
+				t.Errorf("carol shows a message sent after she %s:\n%s", was, data)
+			}
+			for _, n := range []*Node{alice, bob} {
+				if data, _ := os.ReadFile(n.Path("team", ".all")); bytes.Contains(data, []byte("carol after revoke")) {
+					t.Errorf("%s shows carol's message after revoking her", n.Name)
+				}
+			}
+			carol.Stop()
+			chains := receivingChains(t, carol)
+			for c, what := range old {
+				if !chains[c] {
+					t.Errorf("carol's database lacks %s (%x): the check below would prove nothing", what, c[:4])
+				}
+			}
+			for c, what := range newChains {
+				if chains[c] {
+					t.Errorf("carol's database holds %s (%x): she can decrypt what was sent after she %s", what, c[:4], was)
+				}
+			}
+			t.Logf("carol holds %d receiving chains; none of the %d chains used after she %s", len(chains), len(newChains), was)
+		})
+	}
 }
