@@ -124,6 +124,13 @@ func (s *settings) staticRetry() time.Duration {
 	return max(s.expireAfter/2, time.Second)
 }
 
+// staticExpire is how long a ready peer behind a static endpoint may stay
+// silent, pings unanswered, before it is removed and its endpoint gets a
+// fresh HELLO.
+func (s *settings) staticExpire() time.Duration {
+	return min(2*s.evasiveAfter, s.expireAfter)
+}
+
 func validateConfig(cfg Config, id UUID) (*settings, error) {
 	s := &settings{
 		name:           cfg.Name,

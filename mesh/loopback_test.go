@@ -258,6 +258,22 @@ func TestStaticPeerRestart(t *testing.T) {
 	rb2.waitFor(t, 1, waitLong, "whisper", isPayload(EventWhisper, a.UUID(), "welcome back"))
 }
 
+// TestStaticPeerRestartBeforeExpiry: a node that restarts at a static
+// endpoint (new UUID) and does not list us is met again long before the
+// old peer would expire, because the old one ignores our pings.
+func TestStaticPeerRestartBeforeExpiry(t *testing.T) {
+	b1, _ := startNode(t, Config{Name: "b1"})
+	ep := b1.Endpoint()
+	_, port, _ := parseEndpointParts(t, ep)
+	a, ra := startNode(t, Config{Name: "a", Peers: []string{ep}, EvasiveAfter: 300 * time.Millisecond, ExpireAfter: time.Minute})
+	ra.waitFor(t, 1, waitLong, "ENTER b1", isType(EventEnter, b1.UUID()))
+	b1.stop(true)
+	b2, rb2 := startNode(t, Config{Name: "b2", Port: port})
+	// waitLong (20s) is well before the old peer's expiry (1 min).
+	ra.waitFor(t, 1, waitLong, "ENTER b2", isType(EventEnter, b2.UUID()))
+	rb2.waitFor(t, 1, waitLong, "ENTER a", isType(EventEnter, a.UUID()))
+}
+
 func parseEndpointParts(t testing.TB, ep string) (string, int, error) {
 	t.Helper()
 	ap, err := parseEndpoint(ep)

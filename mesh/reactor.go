@@ -440,12 +440,21 @@ func (r *reactor) hello() message {
 // removed; a peer that never became ready is removed ExpireAfter after it
 // was created (beacons do not keep it alive, so that a lost HELLO is
 // retried by a new connection).
+//
+// A ready peer behind a static endpoint that ignored our pings for another
+// EvasiveAfter is removed sooner, and the endpoint gets a fresh HELLO: with
+// no beacons, that is the only way to meet a node that restarted there (it
+// has a new UUID, drops our pings as coming from a stranger, and may not
+// list us itself). A live peer answers a PING at once, so this costs a
+// live but stalled peer at most one EXIT and ENTER.
 func (r *reactor) onTick() {
 	for _, p := range r.n.peers {
 		silent := r.now.Sub(p.lastSeen)
 		switch {
 		case silent >= r.cfg.expireAfter:
 			r.removePeer(p, "expired")
+		case p.ready && p.static != nil && silent >= r.cfg.staticExpire():
+			r.removePeer(p, "static peer ignored our pings")
 		case p.ready && silent >= r.cfg.evasiveAfter:
 			if !p.evasive {
 				p.evasive = true
