@@ -39,7 +39,8 @@ Flags:
     --state DIR       database and keyring (default $XDG_STATE_HOME/messagefs)
     --name NAME       ZRE node name shown to peers (default: from the UUID)
     --iface NAME      network interface for beacons and the inbox
-    --bind IPV4       address the ZRE inbox listens on (default: the interface's)
+    --bind IPV4       address the ZRE inbox listens on (default: the interface's;
+                      127.0.0.1 for a node that only talks to this machine)
     --port N          ZRE inbox TCP port (default: ephemeral)
     --peer ENDPOINT   tcp://HOST:PORT of a node to connect to (repeatable)
     --no-beacon       no UDP beacon discovery (use with --peer)
@@ -92,9 +93,6 @@ func main() {
 		if state, err = defaultStateDir(); err != nil {
 			fatalf("%v", err)
 		}
-	}
-	if bind == "" && noBeacon && iface == "" {
-		bind = "127.0.0.1"
 	}
 
 	key, err := keyring.LoadIdentity(identity, passphrase.Reader{Getenv: os.Getenv}.Existing(identity))
