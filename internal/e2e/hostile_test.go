@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"filippo.io/age"
 	"fmt"
@@ -28,8 +29,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/messagefs/messagefs/crypto"
 	"github.com/messagefs/messagefs/mesh"
@@ -1434,5 +1437,290 @@ func TestGroupExMemberCannotRead(t *testing.T) {
 			}
 			t.Logf("carol holds %d receiving chains; none of the %d chains used after she %s", len(chains), len(newChains), was)
 		})
+	}
+}
+
+// --- hostile local and remote input ---
+
+// unsafeRunes returns the runes of s that must never reach a terminal raw:
+// C0 controls other than tab and newline, DEL, C1 controls, Unicode format
+// characters (bidi, zero-width) and the line/paragraph separators.
+func unsafeRunes(s string) []rune {
+	var bad []rune
+	for _, r := range s {
+		switch {
+		case r == '\n' || r == '\t':
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f),
+			unicode.Is(unicode.Cf, r), r == '\u2028', r == '\u2029':
+			bad = append(bad, r)
+		}
+	}
+	return bad
+}
+
+// errnoOf returns the errno inside err (0 for nil, -1 if none).
+func errnoOf(err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return ^syscall.Errno(0)
+}
+
+// TestHostileText: remote text with terminal escapes, bidi overrides,
+// zero-width characters, C1 controls, NUL, CR and a forged log line is
+// shown sanitized by cat and escaped on one line in .events; a hostile ZRE
+// name never appears; invitations from a trusted peer with hostile group
+// names create safely named directories.
+func TestHostileText(t *testing.T) {
+	alice, bob := pair(t)
+	events := watchEvents(t, alice)
+	hostile := "\x1b[2J\x1b]0;pwned\x07 clear \u202eevil\u202c \u2066iso\u2069 zw\u200bj\u200d \u0085nel \u009b31m csi" +
+		" \x00nul \rcr \x7fdel \u2028ls \ufeffbom \u061calm \x1bP+q\x1b\\ \x08bs"
+	forgedLine := "first\n2026-01-01T00:00:00Z bob I never said this\n\x1b[1A\x1b[2Kgone"
+	writeMsg(t, bob.Path("alice"), hostile)
+	writeMsg(t, bob.Path("alice"), forgedLine)
+	Eventually(t, 15*time.Second, func() error {
+		if got := logTexts(t, alice.Path("bob")); len(got) != 2 {
+			return fmt.Errorf("alice has %d messages from bob", len(got))
+		}
+		return nil
+	})
+	for _, n := range []*Node{alice, bob} {
+		out := run(t, "cat", n.Path(n.peerName(alice, bob)))
+		if bad := unsafeRunes(out); len(bad) > 0 {
+			t.Errorf("cat of %s's conversation shows unsafe characters %q:\n%q", n.Name, bad, out)
+		}
+		for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			if !strings.HasPrefix(line, "\t") && !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (me|alice|bob) `).MatchString(line) {
+				t.Errorf("%s's line %d is neither a log line nor a continuation: %q", n.Name, i, line)
+			}
+		}
+		if c := strings.Count(out, "I never said this"); c != 1 || strings.Contains(out, "\n2026-01-01T00:00:00Z bob I never") {
+			t.Errorf("the forged log line stands on its own in %s's log:\n%s", n.Name, out)
+		}
+	}
+	events.waitFor(t, 10*time.Second, " msg bob bob ", 2)
+	for _, l := range events.snapshot() {
+		if bad := unsafeRunes(strings.TrimSuffix(l, "\n")); len(bad) > 0 || strings.Count(l, "\n") != 1 {
+			t.Errorf("unsafe event line %q (unsafe %q)", l, bad)
+		}
+	}
+	if n := events.count("I never said this"); n != 1 {
+		t.Errorf("the forged line is in %d event lines, want 1 (escaped inside bob's message)", n)
+	}
+
+	// A raw node with a hostile ZRE name and an untrusted key.
+	evilName := "zrename\x1b]0;pwned\x07\n2026-01-01T00:00:00Z msg bob bob zreforged"
+	mallory := genKey(t)
+	mal := startRaw(t, evilName, mallory.Public().String(), false, alice.Endpoint())
+	aU := mal.uuidOf(t, alice.Recipient())
+	waitPending(t, alice, mallory.Public().String())
+	for _, f := range []string{".peers", ".outbox"} {
+		data, _ := os.ReadFile(alice.Path(f))
+		if bytes.Contains(data, []byte("zrename")) || len(unsafeRunes(string(data))) > 0 {
+			t.Errorf("alice's %s shows the hostile ZRE name: %q", f, data)
+		}
+	}
+	if events.count("zrename") != 0 || events.count("zreforged") != 0 {
+		t.Errorf("alice's .events shows the hostile ZRE name: %q", events.snapshot())
+	}
+
+	// Alice trusts mallory; mallory invites her to groups with hostile
+	// names (membership messages are numbered: 1, 2, ...).
+	fpr := waitPending(t, alice, mallory.Public().String())
+	run(t, "mv", alice.Path("keys", "pending", fpr+".pub"), alice.Path("keys", "mallory.pub"))
+	pw, err := crypto.NewPairwise(mallory, pubOf(t, alice.Recipient()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aKey := pubOf(t, alice.Recipient())
+	names := []string{"../../etc", "\x1b[2Jteam", "keys", "bob", ".hidden", strings.Repeat("a", 200), "team\nfake"}
+	for i, name := range names {
+		body, _ := json.Marshal(map[string]any{"op": "invite", "group": randHex(16), "name": name, "members": []string{hex.EncodeToString(aKey[:])}})
+		env, err := pw.Seal(rand.Reader, crypto.Header{Type: crypto.TypeMembership, Seq: uint64(i + 1), ID: randID(t), Time: time.Now()}, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mal.whisper(t, aU, env)
+	}
+	events.waitFor(t, 10*time.Second, " invite ", len(names))
+	entries, err := os.ReadDir(alice.Mount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != "keys" {
+			dirs = append(dirs, e.Name())
+			if keyring.ValidAlias(e.Name()) != nil {
+				t.Errorf("an invitation created directory %q", e.Name())
+			}
+		}
+	}
+	if len(dirs) != len(names) {
+		t.Errorf("invitations created %d directories, want %d: %q", len(dirs), len(names), dirs)
+	}
+	t.Logf("hostile group names became %q", dirs)
+}
+
+// peerName returns the name of n's conversation file with the other of a, b.
+func (n *Node) peerName(a, b *Node) string {
+	if n == a {
+		return b.Name
+	}
+	return a.Name
+}
+
+// TestHostileLocalInput: bad key files, enormous writes, invalid UTF-8
+// and hostile names get clear errnos, and nothing is stored: keys/ and
+// the keyring on disk, the root and the history are unchanged.
+func TestHostileLocalInput(t *testing.T) {
+	alice, bob := pair(t)
+	if err := os.Mkdir(alice.Path("team"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ls := func(dir string) string {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return strings.Join(names, " ")
+	}
+	rootBefore, keysBefore, ringBefore := ls(alice.Mount), ls(alice.Path("keys")), ls(filepath.Join(alice.State, "keys"))
+	bobKey := bob.Recipient()
+	other := genKey(t).Public().String()
+	lines := func(n int, s string) string { return strings.Repeat(s+"\n", n) }
+	binary := make([]byte, 512)
+	rand.Read(binary)
+	binary = append(binary, '\n')
+
+	writeFile := func(path string, data []byte) error {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		_, werr := f.Write(data)
+		cerr := f.Close()
+		if werr != nil {
+			return werr
+		}
+		return cerr
+	}
+	type tc struct {
+		name string
+		do   func() error
+		want []syscall.Errno // any of
+	}
+	key := func(name, content string) func() error {
+		return func() error { return writeFile(alice.Path("keys", name), []byte(content)) }
+	}
+	msg := func(data []byte) func() error {
+		return func() error {
+			f, err := os.OpenFile(alice.Path("bob"), os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.Write(data)
+			return err
+		}
+	}
+	mkdir := func(name string) func() error { return func() error { return os.Mkdir(alice.Path(name), 0o700) } }
+	touch := func(elem ...string) func() error {
+		return func() error { return writeFile(alice.Path(elem...), nil) }
+	}
+	EINVAL, EEXIST, EACCES, ENOENT, EPERM := syscall.EINVAL, syscall.EEXIST, syscall.EACCES, syscall.ENOENT, syscall.EPERM
+	cases := []tc{
+		{"key: 1 MiB of comments", key("huge.pub", lines(1<<15, "# "+strings.Repeat("c", 30))), []syscall.Errno{syscall.EFBIG}},
+		{"key: two keys", key("two.pub", bobKey+"\n"+other+"\n"), []syscall.Errno{EINVAL, EEXIST}},
+		{"key: trailing garbage", key("trail.pub", other+" garbage\n"), []syscall.Errno{EINVAL}},
+		{"key: binary", key("bin.pub", string(binary)), []syscall.Errno{EINVAL}},
+		{"key: invalid UTF-8", key("utf.pub", "age1\xff\xfe\n"), []syscall.Errno{EINVAL}},
+		{"key: NUL inside", key("nul.pub", other[:20]+"\x00"+other[20:]+"\n"), []syscall.Errno{EINVAL}},
+		{"key: upper-case alias", key("Bob2.pub", other+"\n"), []syscall.Errno{EINVAL}},
+		{"key: reserved alias keys", key("keys.pub", other+"\n"), []syscall.Errno{EINVAL}},
+		{"key: reserved alias self", key("self.pub", other+"\n"), []syscall.Errno{EACCES}},
+		{"key: dot alias", key(".hidden.pub", other+"\n"), []syscall.Errno{EINVAL, EACCES, ENOENT}},
+		{"key: homoglyph alias", key("b\u043eb.pub", other+"\n"), []syscall.Errno{EINVAL}},
+		{"key: escape in alias", key("e\x1b[2J.pub", other+"\n"), []syscall.Errno{EINVAL}},
+		{"key: 33-character alias", key(strings.Repeat("a", 33)+".pub", other+"\n"), []syscall.Errno{EINVAL}},
+		{"key: no .pub suffix", key("carol.txt", other+"\n"), []syscall.Errno{EINVAL, EACCES, ENOENT, EPERM}},
+		{"key: bob's key under another alias", key("robert.pub", bobKey+"\n"), []syscall.Errno{EEXIST}},
+		{"key: another key over bob's", key("bob.pub", other+"\n"), []syscall.Errno{EEXIST}},
+		{"key: alias of a group", key("team.pub", other+"\n"), []syscall.Errno{EEXIST}},
+		{"key: into pending/", key("pending/x.pub", other+"\n"), []syscall.Errno{EACCES}},
+		{"message: 10 MiB in one write", msg(bytes.Repeat([]byte("x"), 10<<20)), []syscall.Errno{syscall.EMSGSIZE}},
+		{"message: 0xff", msg([]byte("bad \xff")), []syscall.Errno{EINVAL}},
+		{"message: overlong '/'", msg([]byte("bad \xc0\xaf")), []syscall.Errno{EINVAL}},
+		{"message: surrogate", msg([]byte("bad \xed\xa0\x80")), []syscall.Errno{EINVAL}},
+		{"message: truncated sequence", msg([]byte("bad \xe2\x82")), []syscall.Errno{EINVAL}},
+		{"message: above U+10FFFF", msg([]byte("bad \xf4\x90\x80\x80")), []syscall.Errno{EINVAL}},
+		{"message: 5-byte form", msg([]byte("bad \xf8\x88\x80\x80\x80")), []syscall.Errno{EINVAL}},
+		{"mkdir .hidden", mkdir(".hidden"), []syscall.Errno{EINVAL}},
+		{"mkdir upper case", mkdir("Team2"), []syscall.Errno{EINVAL}},
+		{"mkdir self", mkdir("self"), []syscall.Errno{EINVAL}},
+		{"mkdir keys", mkdir("keys"), []syscall.Errno{EEXIST}},
+		{"mkdir bob", mkdir("bob"), []syscall.Errno{EEXIST}},
+		{"mkdir team again", mkdir("team"), []syscall.Errno{EEXIST}},
+		{"mkdir 33 characters", mkdir(strings.Repeat("g", 33)), []syscall.Errno{EINVAL}},
+		{"mkdir 256 characters", mkdir(strings.Repeat("g", 256)), []syscall.Errno{syscall.ENAMETOOLONG, EINVAL}},
+		{"mkdir newline", mkdir("te\nam"), []syscall.Errno{EINVAL}},
+		{"mkdir escape", mkdir("\x1b[2J"), []syscall.Errno{EINVAL}},
+		{"mkdir non-ASCII", mkdir("t\u00ebam"), []syscall.Errno{EINVAL}},
+		{"mkdir space", mkdir("a b"), []syscall.Errno{EINVAL}},
+		{"mkdir leading dash", mkdir("-x"), []syscall.Errno{EINVAL}},
+		{"mkdir in a group", mkdir("team/sub"), []syscall.Errno{EPERM, EINVAL, EACCES}},
+		{"touch a..b", touch("a..b"), []syscall.Errno{ENOENT}},
+		{"touch .hidden", touch(".hidden"), []syscall.Errno{ENOENT}},
+		{"touch team/nobody", touch("team", "nobody"), []syscall.Errno{ENOENT}},
+		{"touch team/.x", touch("team", ".x"), []syscall.Errno{ENOENT, EINVAL}},
+		{"write .peers", touch(".peers"), []syscall.Errno{EACCES}},
+		{"write .outbox", touch(".outbox"), []syscall.Errno{EACCES}},
+		{"write .events", touch(".events"), []syscall.Errno{EACCES}},
+		{"symlink", func() error { return os.Symlink("/etc/passwd", alice.Path("link")) }, []syscall.Errno{EPERM}},
+		{"hard link", func() error { return os.Link(alice.Path("bob"), alice.Path("bob2")) }, []syscall.Errno{EPERM}},
+		{"mkfifo", func() error { return syscall.Mkfifo(alice.Path("fifo"), 0o600) }, []syscall.Errno{EPERM}},
+		{"mv conversation", func() error { return os.Rename(alice.Path("bob"), alice.Path("robert")) }, []syscall.Errno{EPERM}},
+		{"rm .events", func() error { return os.Remove(alice.Path(".events")) }, []syscall.Errno{EACCES}},
+		{"rmdir keys", func() error { return syscall.Rmdir(alice.Path("keys")) }, []syscall.Errno{EACCES}},
+		{"rm self.pub", func() error { return os.Remove(alice.Path("keys", "self.pub")) }, []syscall.Errno{EACCES}},
+	}
+	for _, c := range cases {
+		err := c.do()
+		got := errnoOf(err)
+		if !slices.Contains(c.want, got) {
+			t.Errorf("%s: %v (errno %d), want one of %v", c.name, err, got, c.want)
+		}
+	}
+	t.Logf("%d hostile local inputs refused with clear errnos", len(cases))
+	time.Sleep(500 * time.Millisecond) // released key files disappear
+	if got := ls(alice.Mount); got != rootBefore {
+		t.Errorf("root changed:\n got %s\nwant %s", got, rootBefore)
+	}
+	if got := ls(alice.Path("keys")); got != keysBefore {
+		t.Errorf("keys/ changed:\n got %s\nwant %s", got, keysBefore)
+	}
+	if got := ls(filepath.Join(alice.State, "keys")); got != ringBefore {
+		t.Errorf("the keyring on disk changed:\n got %s\nwant %s", got, ringBefore)
+	}
+	if got := logTexts(t, alice.Path("bob")); len(got) != 0 {
+		t.Errorf("refused writes reached the history: %q", got)
+	}
+	if data, _ := os.ReadFile(alice.Path(".outbox")); len(data) != 0 {
+		t.Errorf("refused writes reached the outbox: %q", data)
+	}
+	if got := ls(alice.Path("team")); got != ".all" {
+		t.Errorf("team/ holds %q, want only .all", got)
+	}
+	if strings.Contains(alice.Log(), "panic") {
+		t.Errorf("alice's log mentions a panic")
 	}
 }
