@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"time"
@@ -205,4 +206,69 @@ func (n *Node) sendTo(key crypto.PublicKey, env []byte) {
 			n.log.Debug("whisper failed", "uuid", uuid.Short(), "err", err)
 		}
 	}
+}
+
+// receiveControl applies a numbered control message (membership, sender
+// key) exactly once, in order, like a text message.
+func (n *Node) receiveControl(ctx context.Context, pw *crypto.Pairwise, alias string, h crypto.Header, body []byte) {
+	switch h.Type {
+	case crypto.TypeGroupRelay:
+		n.receiveRelay(ctx, pw, h, body)
+	case crypto.TypeSenderKey:
+		var after func()
+		n.receiveSequenced(ctx, pw, alias, h, func(tx *store.Tx) error {
+			var err error
+			after, err = n.applySenderKey(tx, pw.Peer(), alias, body)
+			return err
+		}, func() {
+			if after != nil {
+				after()
+			}
+		})
+	case crypto.TypeMembership:
+		var after func()
+		n.receiveSequenced(ctx, pw, alias, h, func(tx *store.Tx) error {
+			var err error
+			after, err = n.applyMembership(tx, pw.Peer(), alias, body)
+			return err
+		}, func() {
+			if after != nil {
+				after()
+			}
+		})
+	default:
+		n.log.Debug("ignoring a message of unknown type", "from", alias, "type", h.Type)
+	}
+}
+
+// receiveSequenced applies a numbered message exactly once and in order:
+// apply runs in the transaction that records the sequence number, after
+// runs once it committed. Retransmissions are acknowledged again; a gap is
+// dropped unacknowledged (the sender retries in order).
+func (n *Node) receiveSequenced(ctx context.Context, pw *crypto.Pairwise, alias string, h crypto.Header, apply func(tx *store.Tx) error, after func()) {
+	key := pw.Peer()
+	keyHex := hex.EncodeToString(key[:])
+	var verdict crypto.SeqVerdict
+	err := n.db.Update(ctx, func(tx *store.Tx) error {
+		verdict = crypto.CheckSeq(tx.DeliveredSeq(keyHex), h.Seq)
+		if verdict != crypto.SeqNew {
+			return nil
+		}
+		if err := apply(tx); err != nil {
+			return err
+		}
+		return tx.SetDeliveredSeq(keyHex, h.Seq)
+	})
+	if err != nil {
+		n.log.Error("storing a received message; the sender will retry", "from", alias, "err", err)
+		return
+	}
+	switch verdict {
+	case crypto.SeqGap:
+		n.log.Debug("message after a gap; waiting for the missing ones", "from", alias, "seq", h.Seq)
+		return
+	case crypto.SeqNew:
+		after()
+	}
+	n.sendAck(pw, h.ID)
 }
