@@ -37,6 +37,9 @@ const (
 	protoVersion = "1"
 )
 
+// maxBatch bounds how many mesh events are handled (and committed) together.
+const maxBatch = 256
+
 // Config configures a Node.
 type Config struct {
 	// Identity is the node's own X25519 identity.
@@ -221,7 +224,21 @@ loop:
 			if !ok {
 				break loop
 			}
-			n.handleMesh(ctx, ev)
+			// Take what else is queued, so a burst shares one commit.
+			batch := []mesh.Event{ev}
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case ev, ok := <-events:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, ev)
+				default:
+					break drain
+				}
+			}
+			n.handleMesh(ctx, batch)
 		}
 	}
 	wg.Wait()

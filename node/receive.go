@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -17,15 +18,32 @@ import (
 // the arrival time is shown instead.
 const maxClockSkew = time.Minute
 
-// handleMesh acts on one mesh event. It runs on the Run goroutine only.
-func (n *Node) handleMesh(ctx context.Context, ev mesh.Event) {
+// handleMesh acts on a batch of mesh events, in order; consecutive
+// whispers are handled together (see receiveWhispers). It runs on the Run
+// goroutine only.
+func (n *Node) handleMesh(ctx context.Context, evs []mesh.Event) {
+	for len(evs) > 0 {
+		i := 0
+		for i < len(evs) && evs[i].Type == mesh.EventWhisper {
+			i++
+		}
+		if i > 0 {
+			n.receiveWhispers(ctx, evs[:i])
+			evs = evs[i:]
+			continue
+		}
+		n.handleEvent(ctx, evs[0])
+		evs = evs[1:]
+	}
+}
+
+// handleEvent acts on one mesh event other than a whisper.
+func (n *Node) handleEvent(ctx context.Context, ev mesh.Event) {
 	switch ev.Type {
 	case mesh.EventEnter:
 		n.peerEntered(ev)
 	case mesh.EventExit:
 		n.peerExited(ev.Peer)
-	case mesh.EventWhisper:
-		n.receive(ctx, ev.Peer, ev.Payload)
 	case mesh.EventShout:
 		n.receiveShout(ctx, ev.Peer, ev.Group, ev.Payload)
 	case mesh.EventOverflow:
@@ -95,44 +113,167 @@ func (n *Node) peerExited(uuid mesh.UUID) {
 	}
 }
 
-// receive opens a pairwise envelope and acts on it.
-func (n *Node) receive(ctx context.Context, from mesh.UUID, env []byte) {
+// inbound is an authenticated pairwise message.
+type inbound struct {
+	from  mesh.UUID
+	pw    *crypto.Pairwise
+	alias string
+	h     crypto.Header
+	body  []byte
+}
+
+// open authenticates a pairwise envelope: the key it claims must be
+// trusted and must open it in its direction to us. The UUID it came from
+// becomes that key's first route.
+func (n *Node) open(from mesh.UUID, env []byte) (inbound, bool) {
 	claimed, err := crypto.PeekSender(env)
 	if err != nil {
 		n.warn("malformed", "dropped a malformed envelope", "uuid", from.String(), "err", err)
-		return
+		return inbound{}, false
 	}
-	n.mu.Lock()
 	entry, trusted := n.keys.ByKey(claimed)
-	n.mu.Unlock()
 	if !trusted {
 		n.log.Debug("dropped a message from an untrusted key", "uuid", from.String(), "fingerprint", claimed.Fingerprint())
-		return
+		return inbound{}, false
 	}
 	pw, err := n.pairwise(claimed)
 	if err != nil {
 		n.warn("forged", "cannot open messages from "+entry.Alias, "err", err)
-		return
+		return inbound{}, false
 	}
 	h, body, err := pw.Open(env)
 	if err != nil {
 		n.warn("forged", fmt.Sprintf("a message claiming to be from %s failed authentication", entry.Alias), "uuid", from.String(), "err", err)
+		return inbound{}, false
+	}
+	n.bindUUID(claimed, from)
+	return inbound{from: from, pw: pw, alias: entry.Alias, h: h, body: body}, true
+}
+
+// receiveWhispers handles a batch of pairwise envelopes: every numbered
+// message and every acknowledgement in it is committed in one transaction,
+// so a burst costs one fsync, not one per message.
+func (n *Node) receiveWhispers(ctx context.Context, evs []mesh.Event) {
+	var (
+		seqs []*sequenced
+		acks []inbound
+	)
+	for _, ev := range evs {
+		in, ok := n.open(ev.Peer, ev.Payload)
+		if !ok {
+			continue
+		}
+		switch in.h.Type {
+		case crypto.TypeAck:
+			if len(in.body) != len(crypto.MessageID{}) {
+				n.warn("malformed", "acknowledgement of the wrong size from "+in.alias)
+				continue
+			}
+			acks = append(acks, in)
+		case crypto.TypeGroupRelay:
+			n.receiveRelay(ctx, in.pw, in.h, in.body)
+		case crypto.TypeMessage:
+			seqs = append(seqs, n.textMessage(in))
+		case crypto.TypeSenderKey:
+			seqs = append(seqs, n.senderKeyMessage(in))
+		case crypto.TypeMembership:
+			seqs = append(seqs, n.membershipMessage(in))
+		default:
+			n.log.Debug("ignoring a message of unknown type", "from", in.alias, "type", in.h.Type)
+		}
+	}
+	n.commitInbound(ctx, seqs, acks)
+}
+
+// sequenced is a numbered message (text, sender key, membership): it is
+// applied exactly once and in order per sender, in the transaction that
+// records its number.
+type sequenced struct {
+	in      inbound
+	apply   func(tx *store.Tx) error // in the transaction, if new
+	after   func()                   // once committed, if new
+	verdict crypto.SeqVerdict
+}
+
+// commitInbound applies numbered messages and acknowledgements in one
+// transaction, then shows what is new and acknowledges what was stored.
+// A retransmission is acknowledged again; a message after a gap is dropped
+// unacknowledged (the sender retries in order).
+func (n *Node) commitInbound(ctx context.Context, seqs []*sequenced, acks []inbound) {
+	// Acknowledgements of group messages are per member: see groupAcked.
+	var done []*outItem
+	var groupAcks []inbound
+	n.mu.Lock()
+	for _, a := range acks {
+		it, ok := n.outbox[crypto.MessageID(a.body)]
+		switch {
+		case !ok: // a duplicate ack
+		case it.isGroup:
+			groupAcks = append(groupAcks, a)
+		case it.to == a.pw.Peer() && !slices.Contains(done, it):
+			done = append(done, it)
+		}
+	}
+	n.mu.Unlock()
+	for _, a := range groupAcks {
+		n.mu.Lock()
+		it, ok := n.outbox[crypto.MessageID(a.body)]
+		n.mu.Unlock()
+		if ok {
+			n.groupAcked(ctx, it, a.pw.Peer())
+		}
+	}
+	if len(seqs) == 0 && len(done) == 0 {
 		return
 	}
-	// Authenticated: this UUID speaks for the key now.
-	n.bindUUID(claimed, from)
-
-	switch h.Type {
-	case crypto.TypeMessage:
-		n.receiveMessage(ctx, pw, entry.Alias, h, body)
-	case crypto.TypeAck:
-		if len(body) != len(crypto.MessageID{}) {
-			n.warn("malformed", "acknowledgement of the wrong size from "+entry.Alias)
-			return
+	err := n.db.Update(ctx, func(tx *store.Tx) error {
+		for _, s := range seqs {
+			key := s.in.pw.Peer()
+			keyHex := hex.EncodeToString(key[:])
+			s.verdict = crypto.CheckSeq(tx.DeliveredSeq(keyHex), s.in.h.Seq)
+			if s.verdict != crypto.SeqNew {
+				continue
+			}
+			if err := s.apply(tx); err != nil {
+				return err
+			}
+			if err := tx.SetDeliveredSeq(keyHex, s.in.h.Seq); err != nil {
+				return err
+			}
 		}
-		n.acked(ctx, claimed, crypto.MessageID(body))
-	default:
-		n.receiveControl(ctx, pw, entry.Alias, h, body)
+		for _, it := range done {
+			if err := tx.DeleteOutbox(it.id); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		n.log.Error("storing received messages; the senders will retry", "err", err)
+		return
+	}
+	for _, s := range seqs {
+		switch s.verdict {
+		case crypto.SeqGap:
+			n.log.Debug("message after a gap; waiting for the missing ones", "from", s.in.alias, "seq", s.in.h.Seq)
+			continue
+		case crypto.SeqNew:
+			s.after()
+		case crypto.SeqRetransmit:
+			n.log.Debug("retransmission acknowledged again", "from", s.in.alias, "seq", s.in.h.Seq)
+		}
+		n.sendAck(s.in.pw, s.in.h.ID)
+	}
+	if len(done) > 0 {
+		n.mu.Lock()
+		for _, it := range done {
+			delete(n.outbox, it.id)
+		}
+		n.mu.Unlock()
+		for _, it := range done {
+			n.emit("delivered", it.id.String())
+		}
+		n.wakeOutbox() // the send window moved
 	}
 }
 
@@ -146,34 +287,70 @@ func (n *Node) bindUUID(key crypto.PublicKey, uuid mesh.UUID) {
 	}
 }
 
-// receiveMessage stores a numbered text message exactly once and in order,
-// then acknowledges it.
-func (n *Node) receiveMessage(ctx context.Context, pw *crypto.Pairwise, alias string, h crypto.Header, body []byte) {
-	conv := peerConv(pw.Peer())
-	shown := h.Time
+// textMessage stores a text message in the conversation with its sender.
+func (n *Node) textMessage(in inbound) *sequenced {
+	conv := peerConv(in.pw.Peer())
+	shown := in.h.Time
 	if now := time.Now(); shown.After(now.Add(maxClockSkew)) || shown.IsZero() {
 		shown = now
 	}
-	entry := store.Entry{Time: shown, From: alias, Text: body, ID: h.ID}
+	entry := store.Entry{Time: shown, From: in.alias, Text: in.body, ID: in.h.ID}
 	var index uint64
-	n.receiveSequenced(ctx, pw, alias, h, func(tx *store.Tx) error {
-		index = 0
-		if tx.HasID(conv, h.ID) {
-			return nil // the same message under a new number
-		}
-		var err error
-		index, err = tx.Append(conv, entry)
-		return err
-	}, func() {
-		if index == 0 {
-			return
-		}
-		n.mu.Lock()
-		n.appendLocked(conv, index, entry)
-		n.mu.Unlock()
-		n.changed(Change{Where: alias})
-		n.emit("msg", alias, alias, string(body))
-	})
+	return &sequenced{in: in,
+		apply: func(tx *store.Tx) error {
+			index = 0
+			if tx.HasID(conv, in.h.ID) {
+				return nil // the same message under a new number
+			}
+			var err error
+			index, err = tx.Append(conv, entry)
+			return err
+		},
+		after: func() {
+			if index == 0 {
+				return
+			}
+			n.mu.Lock()
+			n.appendLocked(conv, index, entry)
+			n.mu.Unlock()
+			n.changed(Change{Where: in.alias})
+			n.emit("msg", in.alias, in.alias, string(in.body))
+		},
+	}
+}
+
+// senderKeyMessage stores another member's group chain.
+func (n *Node) senderKeyMessage(in inbound) *sequenced {
+	var after func()
+	return &sequenced{in: in,
+		apply: func(tx *store.Tx) error {
+			var err error
+			after, err = n.applySenderKey(tx, in.pw.Peer(), in.alias, in.body)
+			return err
+		},
+		after: func() {
+			if after != nil {
+				after()
+			}
+		},
+	}
+}
+
+// membershipMessage applies a group membership change.
+func (n *Node) membershipMessage(in inbound) *sequenced {
+	var after func()
+	return &sequenced{in: in,
+		apply: func(tx *store.Tx) error {
+			var err error
+			after, err = n.applyMembership(tx, in.pw.Peer(), in.alias, in.body)
+			return err
+		},
+		after: func() {
+			if after != nil {
+				after()
+			}
+		},
+	}
 }
 
 // sendAck acknowledges message id. Acks are not numbered and not stored:
@@ -206,69 +383,4 @@ func (n *Node) sendTo(key crypto.PublicKey, env []byte) {
 			n.log.Debug("whisper failed", "uuid", uuid.Short(), "err", err)
 		}
 	}
-}
-
-// receiveControl applies a numbered control message (membership, sender
-// key) exactly once, in order, like a text message.
-func (n *Node) receiveControl(ctx context.Context, pw *crypto.Pairwise, alias string, h crypto.Header, body []byte) {
-	switch h.Type {
-	case crypto.TypeGroupRelay:
-		n.receiveRelay(ctx, pw, h, body)
-	case crypto.TypeSenderKey:
-		var after func()
-		n.receiveSequenced(ctx, pw, alias, h, func(tx *store.Tx) error {
-			var err error
-			after, err = n.applySenderKey(tx, pw.Peer(), alias, body)
-			return err
-		}, func() {
-			if after != nil {
-				after()
-			}
-		})
-	case crypto.TypeMembership:
-		var after func()
-		n.receiveSequenced(ctx, pw, alias, h, func(tx *store.Tx) error {
-			var err error
-			after, err = n.applyMembership(tx, pw.Peer(), alias, body)
-			return err
-		}, func() {
-			if after != nil {
-				after()
-			}
-		})
-	default:
-		n.log.Debug("ignoring a message of unknown type", "from", alias, "type", h.Type)
-	}
-}
-
-// receiveSequenced applies a numbered message exactly once and in order:
-// apply runs in the transaction that records the sequence number, after
-// runs once it committed. Retransmissions are acknowledged again; a gap is
-// dropped unacknowledged (the sender retries in order).
-func (n *Node) receiveSequenced(ctx context.Context, pw *crypto.Pairwise, alias string, h crypto.Header, apply func(tx *store.Tx) error, after func()) {
-	key := pw.Peer()
-	keyHex := hex.EncodeToString(key[:])
-	var verdict crypto.SeqVerdict
-	err := n.db.Update(ctx, func(tx *store.Tx) error {
-		verdict = crypto.CheckSeq(tx.DeliveredSeq(keyHex), h.Seq)
-		if verdict != crypto.SeqNew {
-			return nil
-		}
-		if err := apply(tx); err != nil {
-			return err
-		}
-		return tx.SetDeliveredSeq(keyHex, h.Seq)
-	})
-	if err != nil {
-		n.log.Error("storing a received message; the sender will retry", "from", alias, "err", err)
-		return
-	}
-	switch verdict {
-	case crypto.SeqGap:
-		n.log.Debug("message after a gap; waiting for the missing ones", "from", alias, "seq", h.Seq)
-		return
-	case crypto.SeqNew:
-		after()
-	}
-	n.sendAck(pw, h.ID)
 }

@@ -1,11 +1,12 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +14,9 @@ import (
 	"github.com/messagefs/messagefs/crypto"
 	"github.com/messagefs/messagefs/store"
 )
+
+// sendWindow bounds the numbered messages in flight to one peer.
+const sendWindow = 64
 
 // outItem is the in-memory view of one unacknowledged pairwise message. The
 // store holds the durable copy; attempts and timing live only here.
@@ -194,11 +198,12 @@ func (n *Node) flushOutbox() {
 	var jobs []job
 	var undeliverable []*outItem
 	n.mu.Lock()
+	pairwise := make(map[crypto.PublicKey][]*outItem)
 	for _, it := range n.outbox {
-		if it.nextTry.After(now) {
-			continue
-		}
 		if it.isGroup {
+			if it.nextTry.After(now) {
+				continue
+			}
 			for k := range it.remaining {
 				if p := n.peers[k]; p != nil && p.online() {
 					jobs = append(jobs, job{it, k})
@@ -207,7 +212,18 @@ func (n *Node) flushOutbox() {
 			continue
 		}
 		if p := n.peers[it.to]; p != nil && p.online() {
-			jobs = append(jobs, job{it, it.to})
+			pairwise[it.to] = append(pairwise[it.to], it)
+		}
+	}
+	// Numbered messages go out in order, at most sendWindow ahead of the
+	// oldest unacknowledged one: a receiver drops what follows a gap, so
+	// sending more would only be sent again.
+	for to, items := range pairwise {
+		slices.SortFunc(items, func(a, b *outItem) int { return cmp.Compare(a.seq, b.seq) })
+		for _, it := range items[:min(len(items), sendWindow)] {
+			if !it.nextTry.After(now) {
+				jobs = append(jobs, job{it, to})
+			}
 		}
 	}
 	sort.Slice(jobs, func(i, j int) bool {
@@ -262,29 +278,6 @@ func (n *Node) flushOutbox() {
 	for _, it := range undeliverable {
 		n.warn("undeliverable", fmt.Sprintf("%s not acknowledged after %d attempts", it.id, it.attempts), "to", it.to.Fingerprint())
 	}
-}
-
-// acked removes an acknowledged message from the outbox.
-func (n *Node) acked(ctx context.Context, from crypto.PublicKey, id crypto.MessageID) {
-	n.mu.Lock()
-	it, ok := n.outbox[id]
-	n.mu.Unlock()
-	if ok && it.isGroup {
-		n.groupAcked(ctx, it, from)
-		return
-	}
-	if !ok || it.to != from {
-		return // a duplicate ack, or one for a message we never sent it
-	}
-	err := n.db.Update(ctx, func(tx *store.Tx) error { return tx.DeleteOutbox(id) })
-	if err != nil && !errors.Is(err, context.Canceled) {
-		n.log.Warn("removing acknowledged message from the outbox", "id", id.String(), "err", err)
-		return
-	}
-	n.mu.Lock()
-	delete(n.outbox, id)
-	n.mu.Unlock()
-	n.emit("delivered", id.String())
 }
 
 // OutboxText renders .outbox: one line per unacknowledged message with its
