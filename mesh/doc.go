@@ -53,4 +53,11 @@
 // can send those) is dropped and counted in Stats.DroppedMultiFrame: a
 // messagefs payload is always one frame, and joining frames or keeping only
 // the first would both silently alter what the sender meant.
+//
+// Tested against real peers: pyre (opt-in test, PYRE_PATH=/path/to/pyre go
+// test -run TestInteropPyre), and by hand against gyre and zyre 2.0.1.
+// pyre numbers its messages modulo 65535 instead of 65536: the node accepts
+// pyre's 65534 -> 0 step, but pyre takes our 65535 for a gap and drops us,
+// and the two meet again at the next beacon. That is pyre's bug to fix;
+// skipping 65535 here would break zyre and gyre.
 package mesh
