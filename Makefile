@@ -35,7 +35,6 @@ demo: build
 	bash scripts/demo.sh
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./... >/dev/null
 	$(GO) run ./internal/bench
 
 clean:
