@@ -56,8 +56,23 @@ func (c *convFile) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.O
 	if _, _, err := c.fsys.b.LogStat(c.where); err != nil {
 		return nil, c.fsys.fail("open", c.name(), err)
 	}
-	resp.Flags |= fuse.OpenDirectIO
+	resp.Flags |= logOpenFlags(req.Flags)
 	return c, nil
+}
+
+// logOpenFlags chooses how the kernel caches a log for one open. A
+// read-only open reads through the page cache and keeps it across opens:
+// the log is append-only, every change invalidates the node's data and
+// attributes (see apply), and with attributes never cached the kernel
+// sees a new size before it reads and drops stale pages itself. Repeated
+// `cat`s then cost a page-cache copy instead of a FUSE round trip per 128
+// KiB. An open for writing uses direct I/O, so the text written (a
+// message, not log content) never lands in the page cache.
+func logOpenFlags(flags fuse.OpenFlags) fuse.OpenResponseFlags {
+	if flags.IsReadOnly() {
+		return fuse.OpenKeepCache
+	}
+	return fuse.OpenDirectIO
 }
 
 // Setattr implements fusefs.NodeSetattrer: truncate(0) (from O_TRUNC

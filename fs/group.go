@@ -74,7 +74,7 @@ func (g *groupDir) Create(ctx context.Context, req *fuse.CreateRequest, resp *fu
 		return nil, nil, f.fail("add member", path, err)
 	}
 	f.dirChanged(g.path)
-	resp.Flags |= fuse.OpenDirectIO
+	resp.Flags |= logOpenFlags(req.Flags)
 	n := g.member(req.Name)
 	return n, n, nil
 }
