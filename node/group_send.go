@@ -86,10 +86,10 @@ func (n *Node) sendGroup(ctx context.Context, where, text string) error {
 	g.chain = next
 	n.mu.Lock()
 	if len(members) > 0 {
-		n.outbox[id] = &outItem{
+		n.outbox.add(&outItem{
 			id: id, group: g.id, isGroup: true, env: msg, created: now,
 			remaining: setOf(members), nextTry: now.Add(2 * n.cfg.RetryMin),
-		}
+		})
 	}
 	n.appendLocked(conv, index, entry)
 	n.mu.Unlock()
@@ -210,8 +210,16 @@ func decodeGroupOut(p []byte) ([]crypto.PublicKey, []byte, error) {
 	return keys, p[n*crypto.KeySize:], nil
 }
 
-// groupAcked records that member acknowledged group message id.
+// groupAcked records that member acknowledged group message it.
 func (n *Node) groupAcked(ctx context.Context, it *outItem, member crypto.PublicKey) {
+	n.dropRecipient(ctx, it, member, true)
+}
+
+// dropRecipient removes member from the members group message it still
+// goes to: it acknowledged the message (acked), or it was revoked. When
+// nobody is left the message leaves the outbox, with a delivered event if
+// the last one acknowledged it.
+func (n *Node) dropRecipient(ctx context.Context, it *outItem, member crypto.PublicKey, acked bool) {
 	n.mu.Lock()
 	if !it.remaining[member] {
 		n.mu.Unlock()
@@ -241,8 +249,10 @@ func (n *Node) groupAcked(ctx context.Context, it *outItem, member crypto.Public
 	}
 	if len(rest) == 0 {
 		n.mu.Lock()
-		delete(n.outbox, it.id)
+		n.outbox.remove(it.id)
 		n.mu.Unlock()
-		n.emit("delivered", it.id.String())
+		if acked {
+			n.emit("delivered", it.id.String())
+		}
 	}
 }

@@ -178,10 +178,17 @@ func hexKeys(keys []crypto.PublicKey) []string {
 	return out
 }
 
-// onRevoked removes a revoked key from every group; each group rotates
-// its chain before the next send.
+// onRevoked removes a revoked key from every group (each group rotates its
+// chain before the next send) and from the group messages still waiting
+// for it.
 func (n *Node) onRevoked(key crypto.PublicKey) {
 	n.mu.Lock()
+	var pending []*outItem
+	for _, it := range n.outbox.groups {
+		if it.remaining[key] {
+			pending = append(pending, it)
+		}
+	}
 	var changed []*group
 	for _, g := range n.groups {
 		if g.everyone || g.members[key] {
@@ -195,5 +202,9 @@ func (n *Node) onRevoked(key crypto.PublicKey) {
 		if err := n.saveGroup(context.Background(), g); err != nil {
 			n.log.Warn("saving group after a revoke", "err", err)
 		}
+	}
+	// Group messages are no longer relayed to it.
+	for _, it := range pending {
+		n.dropRecipient(context.Background(), it, key, false)
 	}
 }

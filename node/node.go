@@ -95,7 +95,7 @@ type Node struct {
 	peers    map[crypto.PublicKey]*peer // every key we heard of, trusted or not
 	byUUID   map[mesh.UUID]crypto.PublicKey
 	pending  *keyring.Pending
-	outbox   map[crypto.MessageID]*outItem
+	outbox   *outbox
 	logs     map[string]*logCache // by conversation id
 	groups   map[crypto.GroupID]*group
 	rchains  map[crypto.ChainID]*rchain
@@ -148,7 +148,7 @@ func New(cfg Config) (*Node, error) {
 		peers:   make(map[crypto.PublicKey]*peer),
 		byUUID:  make(map[mesh.UUID]crypto.PublicKey),
 		pending: keyring.NewPending(keyring.DefaultPendingMax),
-		outbox:  make(map[crypto.MessageID]*outItem),
+		outbox:  newOutbox(),
 		logs:    make(map[string]*logCache),
 		changes: make(chan Change, 256),
 		started: time.Now(),

@@ -85,11 +85,7 @@ func (n *Node) peerEntered(ev mesh.Event) {
 		isNew = n.pending.Note(key, now)
 	}
 	// Retry everything waiting for this peer right away.
-	for _, it := range n.outbox {
-		if it.to == key {
-			it.nextTry = now
-		}
-	}
+	n.outbox.retryNow(key, now)
 	n.mu.Unlock()
 
 	if trusted {
@@ -205,7 +201,7 @@ func (n *Node) commitInbound(ctx context.Context, seqs []*sequenced, acks []inbo
 	var groupAcks []inbound
 	n.mu.Lock()
 	for _, a := range acks {
-		it, ok := n.outbox[crypto.MessageID(a.body)]
+		it, ok := n.outbox.get(crypto.MessageID(a.body))
 		switch {
 		case !ok: // a duplicate ack
 		case it.isGroup:
@@ -217,7 +213,7 @@ func (n *Node) commitInbound(ctx context.Context, seqs []*sequenced, acks []inbo
 	n.mu.Unlock()
 	for _, a := range groupAcks {
 		n.mu.Lock()
-		it, ok := n.outbox[crypto.MessageID(a.body)]
+		it, ok := n.outbox.get(crypto.MessageID(a.body))
 		n.mu.Unlock()
 		if ok {
 			n.groupAcked(ctx, it, a.pw.Peer())
@@ -267,7 +263,7 @@ func (n *Node) commitInbound(ctx context.Context, seqs []*sequenced, acks []inbo
 	if len(done) > 0 {
 		n.mu.Lock()
 		for _, it := range done {
-			delete(n.outbox, it.id)
+			n.outbox.remove(it.id)
 		}
 		n.mu.Unlock()
 		for _, it := range done {

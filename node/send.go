@@ -1,12 +1,10 @@
 package node
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,28 +12,6 @@ import (
 	"github.com/messagefs/messagefs/crypto"
 	"github.com/messagefs/messagefs/store"
 )
-
-// sendWindow bounds the numbered messages in flight to one peer.
-const sendWindow = 64
-
-// outItem is the in-memory view of one unacknowledged pairwise message. The
-// store holds the durable copy; attempts and timing live only here.
-type outItem struct {
-	id       crypto.MessageID
-	to       crypto.PublicKey // pairwise items
-	seq      uint64
-	env      []byte // pairwise envelope, or group message for group items
-	created  time.Time
-	attempts int
-	nextTry  time.Time
-	warned   bool
-
-	// Group items: one outbox record per group message, relayed pairwise
-	// to the members in remaining until each acknowledges it.
-	isGroup   bool
-	group     crypto.GroupID
-	remaining map[crypto.PublicKey]bool
-}
 
 // Send sends one message to a log: a trusted peer or a group. It returns
 // once the message is durably in the history and the outbox.
@@ -104,19 +80,28 @@ func (n *Node) enqueue(ctx context.Context, pw *crypto.Pairwise, typ crypto.Mess
 	if err != nil {
 		return id, fmt.Errorf("storing message: %w", err)
 	}
+	it := &outItem{id: id, to: to, seq: seq, env: env, created: now, nextTry: now}
 	n.mu.Lock()
-	n.outbox[id] = &outItem{id: id, to: to, seq: seq, env: env, created: now, nextTry: now}
+	pos := n.outbox.add(it)
 	if hist != nil {
 		h := *hist
 		h.Time = now
 		n.appendLocked(conv, index, h)
 	}
+	// Send at once if the peer is here and the window has room; otherwise
+	// the outbox loop sends it when the window moves or the peer appears.
+	sendNow := pos < sendWindow && n.peers[to] != nil && n.peers[to].online()
+	if sendNow {
+		it.attempt(now, &n.cfg)
+	}
 	n.mu.Unlock()
+	if sendNow {
+		n.sendTo(to, env)
+	}
 	if hist != nil {
 		n.changed(Change{Where: where})
 		n.emit("msg", where, fromMe, string(hist.Text))
 	}
-	n.wakeOutbox()
 	return id, nil
 }
 
@@ -139,10 +124,10 @@ func (n *Node) loadOutbox() error {
 					n.log.Warn("skipping an unreadable group outbox item")
 					return nil
 				}
-				n.outbox[crypto.MessageID(it.ID)] = &outItem{
+				n.outbox.add(&outItem{
 					id: crypto.MessageID(it.ID), isGroup: true, group: id, env: msg,
 					remaining: setOf(members), created: it.Created, nextTry: now,
-				}
+				})
 				return nil
 			}
 			to, err := keyFromHex(it.To)
@@ -150,10 +135,10 @@ func (n *Node) loadOutbox() error {
 				n.log.Warn("skipping outbox item with a bad recipient", "err", err)
 				return nil
 			}
-			n.outbox[crypto.MessageID(it.ID)] = &outItem{
+			n.outbox.add(&outItem{
 				id: crypto.MessageID(it.ID), to: to, seq: it.Seq, env: it.Payload,
 				created: it.Created, nextTry: now,
-			}
+			})
 			return nil
 		})
 	})
@@ -189,6 +174,9 @@ func (n *Node) outboxLoop(ctx context.Context) {
 	}
 }
 
+// flushOutbox sends what is due: the numbered messages in each present
+// peer's window, in order, and the group messages members have not
+// acknowledged, relayed pairwise.
 func (n *Node) flushOutbox() {
 	now := time.Now()
 	type job struct {
@@ -198,62 +186,32 @@ func (n *Node) flushOutbox() {
 	var jobs []job
 	var undeliverable []*outItem
 	n.mu.Lock()
-	pairwise := make(map[crypto.PublicKey][]*outItem)
-	for _, it := range n.outbox {
-		if it.isGroup {
-			if it.nextTry.After(now) {
-				continue
-			}
-			for k := range it.remaining {
-				if p := n.peers[k]; p != nil && p.online() {
-					jobs = append(jobs, job{it, k})
-				}
-			}
+	for to := range n.outbox.queues {
+		if p := n.peers[to]; p == nil || !p.online() {
 			continue
 		}
-		if p := n.peers[it.to]; p != nil && p.online() {
-			pairwise[it.to] = append(pairwise[it.to], it)
-		}
-	}
-	// Numbered messages go out in order, at most sendWindow ahead of the
-	// oldest unacknowledged one: a receiver drops what follows a gap, so
-	// sending more would only be sent again.
-	for to, items := range pairwise {
-		slices.SortFunc(items, func(a, b *outItem) int { return cmp.Compare(a.seq, b.seq) })
-		for _, it := range items[:min(len(items), sendWindow)] {
+		for _, it := range n.outbox.window(to) {
 			if !it.nextTry.After(now) {
 				jobs = append(jobs, job{it, to})
+				if it.attempt(now, &n.cfg) {
+					undeliverable = append(undeliverable, it)
+				}
 			}
 		}
 	}
-	sort.Slice(jobs, func(i, j int) bool {
-		a, b := jobs[i], jobs[j]
-		if a.to != b.to {
-			return string(a.to[:]) < string(b.to[:])
-		}
-		if a.it.isGroup != b.it.isGroup {
-			return b.it.isGroup // numbered messages first
-		}
-		if a.it.seq != b.it.seq {
-			return a.it.seq < b.it.seq
-		}
-		return a.it.created.Before(b.it.created)
-	})
-	seen := make(map[*outItem]bool)
-	for _, j := range jobs {
-		if seen[j.it] {
+	for _, it := range n.outbox.groups {
+		if it.nextTry.After(now) {
 			continue
 		}
-		seen[j.it] = true
-		j.it.attempts++
-		backoff := n.cfg.RetryMin << min(j.it.attempts-1, 16)
-		if backoff > n.cfg.RetryMax || backoff <= 0 {
-			backoff = n.cfg.RetryMax
+		sent := false
+		for k := range it.remaining {
+			if p := n.peers[k]; p != nil && p.online() {
+				jobs = append(jobs, job{it, k})
+				sent = true
+			}
 		}
-		j.it.nextTry = now.Add(backoff)
-		if j.it.attempts >= n.cfg.UndeliverableAfter && !j.it.warned {
-			j.it.warned = true
-			undeliverable = append(undeliverable, j.it)
+		if sent && it.attempt(now, &n.cfg) {
+			undeliverable = append(undeliverable, it)
 		}
 	}
 	n.mu.Unlock()
@@ -276,7 +234,7 @@ func (n *Node) flushOutbox() {
 		n.sendTo(j.to, env)
 	}
 	for _, it := range undeliverable {
-		n.warn("undeliverable", fmt.Sprintf("%s not acknowledged after %d attempts", it.id, it.attempts), "to", it.to.Fingerprint())
+		n.warn("undeliverable", fmt.Sprintf("%s not acknowledged after %d attempts", it.id, it.attempts))
 	}
 }
 
@@ -284,8 +242,8 @@ func (n *Node) flushOutbox() {
 // id, recipient, age in seconds and attempts.
 func (n *Node) OutboxText() []byte {
 	n.mu.Lock()
-	items := make([]*outItem, 0, len(n.outbox))
-	for _, it := range n.outbox {
+	items := make([]*outItem, 0, len(n.outbox.items))
+	for _, it := range n.outbox.items {
 		items = append(items, it)
 	}
 	names := make(map[*outItem]string)

@@ -105,11 +105,7 @@ func (n *Node) trust(alias string, key crypto.PublicKey) error {
 	online := false
 	if p := n.peers[key]; p != nil {
 		online = p.online()
-		for _, it := range n.outbox {
-			if it.to == key {
-				it.nextTry = time.Now()
-			}
-		}
+		n.outbox.retryNow(key, time.Now())
 	}
 	n.mu.Unlock()
 	n.log.Info("trusted key", "alias", alias, "fingerprint", key.Fingerprint())
@@ -135,12 +131,7 @@ func (n *Node) Revoke(alias string) error {
 		return err
 	}
 	n.mu.Lock()
-	var drop []crypto.MessageID
-	for id, it := range n.outbox {
-		if it.to == e.Key {
-			drop = append(drop, id)
-		}
-	}
+	drop := n.outbox.to(e.Key)
 	if p := n.peers[e.Key]; p != nil {
 		p.pw = nil
 	}
@@ -159,7 +150,7 @@ func (n *Node) Revoke(alias string) error {
 		} else {
 			n.mu.Lock()
 			for _, id := range drop {
-				delete(n.outbox, id)
+				n.outbox.remove(id)
 			}
 			n.mu.Unlock()
 			for _, id := range drop {
