@@ -611,6 +611,24 @@ func TestImpersonatorOfTrustedKey(t *testing.T) {
 	if n := count(logTexts(t, alice.Path("bob")), "bob: "+secretAB); n != 0 {
 		t.Errorf("alice shows her own message as coming from bob")
 	}
+	t.Run("replay after the history was deleted and bob re-trusted", func(t *testing.T) {
+		if envBA == nil {
+			t.Skip("nothing captured to replay")
+		}
+		run(t, "rm", alice.Path("bob")) // deletes the conversation
+		if got := logTexts(t, alice.Path("bob")); len(got) != 0 {
+			t.Fatalf("after rm alice still shows %q", got)
+		}
+		malB.whisper(t, aUUID, envBA)
+		time.Sleep(time.Second)
+		run(t, "rm", alice.Path("keys", "bob.pub"))
+		run(t, "cp", bob.Path("keys", "self.pub"), alice.Path("keys", "bob.pub"))
+		malB.whisper(t, aUUID, envBA)
+		time.Sleep(time.Second)
+		if n := count(logTexts(t, alice.Path("bob")), "bob: "+secretBA); n != 0 {
+			t.Errorf("a replayed envelope is shown again after the history was deleted or bob re-trusted (%d times)", n)
+		}
+	})
 
 	// The impostors stay connected; honest traffic must still flow.
 	t.Run("honest traffic flows", func(t *testing.T) {
@@ -759,6 +777,29 @@ func TestMalformedFramesAndFloods(t *testing.T) {
 	sent["unknown id"]++
 	send(d, zreWhisper(seq+100), []byte("gap")) // sequence gap: alice drops the peer
 	sent["sequence gap"]++
+
+	// 2b. Eight ready peers send 300 forged envelopes of the largest size
+	// each (150 MiB in all) as fast as they can.
+	var bigWG sync.WaitGroup
+	for a := 0; a < 8; a++ {
+		d := dealer(newIdentity(), 0)
+		send(d, zreHello(1, fmt.Sprintf("tcp://127.0.0.1:%d", 21000+a), "big", nil, nil))
+		bigWG.Add(1)
+		go func() {
+			defer bigWG.Done()
+			for i := 0; i < 300; i++ {
+				env := garbage(crypto.MaxEnvelope - 1024)
+				env[0], env[1] = 1, 1
+				copy(env[2:], bKey[:])
+				copy(env[2+crypto.KeySize:], aKey[:])
+				if _, err := d.SendMessage(zreWhisper(uint16(i+2)), env); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	bigWG.Wait()
+	sent["64 KiB forged envelope"] += 8 * 300
 
 	// 3. Oversized frame: libzmq drops the connection (ZMQ_MAXMSGSIZE).
 	big := dealer(newIdentity(), 0)
