@@ -17,6 +17,7 @@ import (
 	"errors"
 	"filippo.io/age"
 	"fmt"
+	"github.com/messagefs/messagefs/chat"
 	"github.com/messagefs/messagefs/keyring"
 	"github.com/messagefs/messagefs/store"
 	zmq "github.com/pebbe/zmq4"
@@ -1764,4 +1765,51 @@ func TestHostileLocalInput(t *testing.T) {
 	if strings.Contains(alice.Log(), "panic") {
 		t.Errorf("alice's log mentions a panic")
 	}
+}
+
+// FuzzChatParsers: mfs-chat parses what the node shows (.events lines,
+// conversation logs, .peers), which carries remote text. Whatever it is
+// given, the parsers do not panic, ParseLog consumes only complete lines,
+// and every field passed through chat.Sanitize is terminal safe (Unescape
+// brings escaped controls back, so that last step is what protects the
+// terminal).
+func FuzzChatParsers(f *testing.F) {
+	for _, s := range []string{
+		"2026-11-26T11:33:00Z msg alice alice hello there",
+		`2026-11-26T11:33:00Z msg team/.all bob \u{001B}[2J\u{0007}\n2026-01-01T00:00:00Z msg x x forged`,
+		`2026-11-26T11:33:00Z warn forged a message claiming to be from bob failed authentication`,
+		"2026-11-26T11:33:00Z pending k7f3q2m9x4c8v1bz age1qqqq",
+		`2026-11-26T11:33:00Z msg a b \u{D800}\u{110000}\u{}\u{zz}\`,
+		"2026-11-26T11:33:00Z bob \x1b]0;pwned\x07\n\tcontinued \u202e\n",
+		"bob - online 4xhoarvzmq3vf7vp\n- 1A40F6 pending sepz4z2koypu5xhr\n",
+		"\t\t\n\n", "2026-11-26T11:33:00Z", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		safe := func(what, v string) {
+			if r := unsafeRunes(chat.Sanitize(v)); len(r) > 0 || strings.ContainsAny(chat.Sanitize(v), "\n\t") {
+				t.Fatalf("Sanitize(%s %q) keeps unsafe characters %q", what, v, r)
+			}
+		}
+		if e, err := chat.ParseEvent(s); err == nil {
+			for _, v := range []string{e.Where, e.From, e.Text, e.Alias, e.Group, e.Fingerprint, e.Key, e.ID, e.Warn} {
+				safe("event field", v)
+			}
+		}
+		entries, consumed := chat.ParseLog([]byte(s))
+		if consumed < 0 || consumed > len(s) || (consumed > 0 && s[consumed-1] != '\n') {
+			t.Fatalf("ParseLog consumed %d of %q", consumed, s)
+		}
+		for _, e := range entries {
+			for _, l := range strings.Split(e.Text, "\n") {
+				safe("log text", l)
+			}
+			safe("log sender", e.From)
+		}
+		for _, p := range chat.ParsePeers([]byte(s)) {
+			safe("peer", p.Alias+p.Name+p.State+p.Fingerprint)
+		}
+		safe("unescaped", chat.Unescape(s))
+	})
 }
