@@ -580,7 +580,7 @@ func TestImpersonatorOfTrustedKey(t *testing.T) {
 		if envAB == nil {
 			t.Skip("alice routed nothing for bob to the impostor: nothing to reflect")
 		}
-		knownBug(t, "node.receive drops an envelope that claims our own key silently (debug log), without a warn event")
+		knownBug(t, "node.(*Node).open (node/receive.go) drops an envelope that claims our own key as sender silently (debug log: untrusted key), without a warn event")
 		before := events.count(" warn ")
 		malB.whisper(t, aUUID, envAB)
 		Eventually(t, 10*time.Second, func() error {
