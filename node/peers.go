@@ -27,9 +27,12 @@ type peer struct {
 	// owner can acknowledge, and a node that merely claims the key cannot
 	// divert the traffic from the real one.
 	routes []mesh.UUID
-	name   string // ZRE name, a hint
-	seen   time.Time
-	pw     *crypto.Pairwise // precomputed direction keys
+	// auth is the route that last sent a message authenticated with the
+	// key (zero if none): it is never the one forgotten for room.
+	auth mesh.UUID
+	name string // ZRE name, a hint
+	seen time.Time
+	pw   *crypto.Pairwise // precomputed direction keys
 }
 
 // online reports whether some ZRE peer claims the key now.
@@ -45,22 +48,19 @@ func (n *Node) addRouteLocked(p *peer, uuid mesh.UUID, authenticated bool) (wasO
 		}
 	}
 	n.byUUID[uuid] = p.key
-	i := slices.Index(p.routes, uuid)
-	switch {
-	case i == 0:
-	case i > 0 && authenticated:
-		p.routes = slices.Insert(slices.Delete(p.routes, i, i+1), 0, uuid)
-	case i > 0:
-	case authenticated:
+	if authenticated {
+		p.auth = uuid
+		p.routes = slices.DeleteFunc(p.routes, func(u mesh.UUID) bool { return u == uuid })
 		p.routes = slices.Insert(p.routes, 0, uuid)
-	default:
+	} else if !slices.Contains(p.routes, uuid) {
 		p.routes = append(p.routes, uuid)
 	}
 	if len(p.routes) > maxRoutes {
-		// Forget the oldest claim that is not the authenticated one.
-		drop := p.routes[len(p.routes)-1]
-		p.routes = p.routes[:len(p.routes)-1]
-		delete(n.byUUID, drop)
+		// Forget the oldest claim that is not the authenticated route:
+		// claims arrive in order, so the newest (a restarted node's) stays.
+		i := slices.IndexFunc(p.routes, func(u mesh.UUID) bool { return u != p.auth })
+		delete(n.byUUID, p.routes[i])
+		p.routes = slices.Delete(p.routes, i, i+1)
 	}
 	return wasOffline
 }
@@ -78,6 +78,9 @@ func (n *Node) removeRouteLocked(uuid mesh.UUID) (crypto.PublicKey, bool, bool) 
 		return key, false, false
 	}
 	p.routes = slices.DeleteFunc(p.routes, func(u mesh.UUID) bool { return u == uuid })
+	if p.auth == uuid {
+		p.auth = mesh.UUID{}
+	}
 	return key, true, !p.online()
 }
 

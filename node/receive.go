@@ -127,6 +127,10 @@ func (n *Node) open(from mesh.UUID, env []byte) (inbound, bool) {
 		n.warn("malformed", "dropped a malformed envelope", "uuid", from.String(), "err", err)
 		return inbound{}, false
 	}
+	if claimed == n.self {
+		n.warn("reflected", "refused one of our own messages sent back to us", "uuid", from.String())
+		return inbound{}, false
+	}
 	entry, trusted := n.keys.ByKey(claimed)
 	if !trusted {
 		n.log.Debug("dropped a message from an untrusted key", "uuid", from.String(), "fingerprint", claimed.Fingerprint())

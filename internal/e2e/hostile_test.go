@@ -580,7 +580,7 @@ func TestImpersonatorOfTrustedKey(t *testing.T) {
 		if envAB == nil {
 			t.Skip("alice routed nothing for bob to the impostor: nothing to reflect")
 		}
-		knownBug(t, "node.(*Node).open (node/receive.go) drops an envelope that claims our own key as sender silently (debug log: untrusted key), without a warn event")
+
 		before := events.count(" warn ")
 		malB.whisper(t, aUUID, envAB)
 		Eventually(t, 10*time.Second, func() error {
@@ -651,7 +651,7 @@ func TestImpersonatorOfTrustedKey(t *testing.T) {
 // node with the default ephemeral --port does), raw nodes announce bob's
 // key to alice. When the real bob comes back, alice must still reach him.
 func TestSquattersOnATrustedKey(t *testing.T) {
-	knownBug(t, "node.addRouteLocked drops the newest claim when a key has maxRoutes (4) routes: a stale route of bob's previous run plus 3 squatters announcing his key make alice drop the real bob's new route, so alice's messages never reach him until he speaks first")
+
 	alice, bob := pair(t)
 	writeMsg(t, bob.Path("alice"), "hi")
 	waitLog(t, alice.Path("bob"), []string{"bob: hi"})
