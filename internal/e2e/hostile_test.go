@@ -580,7 +580,6 @@ func TestImpersonatorOfTrustedKey(t *testing.T) {
 		if envAB == nil {
 			t.Skip("alice routed nothing for bob to the impostor: nothing to reflect")
 		}
-
 		before := events.count(" warn ")
 		malB.whisper(t, aUUID, envAB)
 		Eventually(t, 10*time.Second, func() error {
@@ -651,7 +650,6 @@ func TestImpersonatorOfTrustedKey(t *testing.T) {
 // node with the default ephemeral --port does), raw nodes announce bob's
 // key to alice. When the real bob comes back, alice must still reach him.
 func TestSquattersOnATrustedKey(t *testing.T) {
-
 	alice, bob := pair(t)
 	writeMsg(t, bob.Path("alice"), "hi")
 	waitLog(t, alice.Path("bob"), []string{"bob: hi"})
