@@ -49,7 +49,12 @@ func (r *reactor) newConn(id UUID, ep netip.AddrPort) (*peer, error) {
 // admit applies MaxPeers and the new-peer rate limit to a peer about to be
 // created from a beacon or HELLO.
 func (r *reactor) admit(id UUID, why string) bool {
-	if len(r.n.peers) >= r.cfg.maxPeers || !r.limiter.allow(r.now) {
+	recent := false
+	if t, ok := r.known[id]; ok {
+		recent = r.now.Sub(t) < r.cfg.expireAfter
+		delete(r.known, id)
+	}
+	if len(r.n.peers) >= r.cfg.maxPeers || (!recent && !r.limiter.allow(r.now)) {
 		r.st.droppedPeerLimit.Add(1)
 		r.log.Debug("new peer refused: limit", "peer", id.Short(), "via", why, "peers", len(r.n.peers))
 		return false
@@ -135,6 +140,9 @@ func (r *reactor) removePeer(p *peer, reason string) {
 		return
 	}
 	p.removed = true
+	if p.ready {
+		r.rememberKnown(p.uuid)
+	}
 	if p.blocked {
 		p.blocked = false
 		delete(r.blocked, p)
@@ -320,4 +328,33 @@ func (r *reactor) flushBlocked() {
 			r.pollerDirty = true
 		}
 	}
+}
+
+// maxKnown bounds the UUIDs remembered by rememberKnown.
+const maxKnown = 1024
+
+// rememberKnown records that peer id was ready until now (see
+// reactor.known). Entries older than ExpireAfter are dropped first; at
+// maxKnown the oldest goes.
+func (r *reactor) rememberKnown(id UUID) {
+	if r.known == nil {
+		r.known = make(map[UUID]time.Time)
+	}
+	if len(r.known) >= maxKnown {
+		var oldest UUID
+		first := true
+		for u, t := range r.known {
+			if r.now.Sub(t) >= r.cfg.expireAfter {
+				delete(r.known, u)
+				continue
+			}
+			if first || t.Before(r.known[oldest]) {
+				oldest, first = u, false
+			}
+		}
+		if len(r.known) >= maxKnown {
+			delete(r.known, oldest)
+		}
+	}
+	r.known[id] = r.now
 }

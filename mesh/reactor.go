@@ -68,10 +68,15 @@ type reactor struct {
 	spinCredit   int // see awaitAnswer
 	spinProbe    uint
 	limiter      *tokenBucket
-	scratch      []byte
-	now          time.Time
-	nextTick     time.Time
-	nextBeacon   time.Time
+	// known remembers, for ExpireAfter, the UUIDs of peers that were ready
+	// and were removed: their new HELLO (a takeover of their endpoint
+	// undone, a reconnect) skips the new-peer rate limit, so a HELLO flood
+	// from strangers cannot keep a known peer out.
+	known      map[UUID]time.Time
+	scratch    []byte
+	now        time.Time
+	nextTick   time.Time
+	nextBeacon time.Time
 }
 
 func newReactor(n *Node, router, wakeRx *zmq.Socket, own netip.AddrPort, local map[netip.Addr]bool) *reactor {
