@@ -10,9 +10,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -23,90 +20,6 @@ import (
 
 	"github.com/messagefs/messagefs/crypto"
 )
-
-// hnNode is an in-process node on loopback (beacons off) for the tests in
-// this file.
-type hnNode struct {
-	*Node
-	events *Subscription
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func hnPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func hnStart(t *testing.T, name, state string, key crypto.PrivateKey, port int, peers ...string) *hnNode {
-	t.Helper()
-	n, err := New(Config{
-		Identity: key, StateDir: state, Name: name,
-		Bind: "127.0.0.1", Port: port, Peers: peers, Beacon: false,
-		RetryMin: 200 * time.Millisecond, RetryMax: time.Second,
-		Logger: hnLogger(name),
-	})
-	if err != nil {
-		t.Fatalf("New(%s): %v", name, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	hn := &hnNode{Node: n, events: n.Subscribe(), cancel: cancel, done: make(chan error, 1)}
-	go func() { hn.done <- n.Run(ctx) }()
-	return hn
-}
-
-func (hn *hnNode) stop() {
-	if hn.cancel == nil {
-		return
-	}
-	hn.cancel()
-	<-hn.done
-	hn.cancel = nil
-}
-
-// waitFor reads events until one contains substr.
-func (hn *hnNode) waitFor(t *testing.T, substr string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	for {
-		b, err := hn.events.Read(ctx, 1<<16, true)
-		if err != nil {
-			t.Fatalf("waiting for an event with %q: %v", substr, err)
-		}
-		if strings.Contains(string(b), substr) {
-			return
-		}
-	}
-}
-
-func hnKey(t *testing.T) crypto.PrivateKey {
-	t.Helper()
-	k, err := crypto.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func hnKeyFile(k crypto.PrivateKey) []byte { return []byte(k.Public().String() + "\n") }
-
-// hnLogger discards logs, or with MFS_NODE_LOG=FILE appends debug logs
-// to FILE (diagnostics).
-func hnLogger(name string) *slog.Logger {
-	if path := os.Getenv("MFS_NODE_LOG"); path != "" {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err == nil {
-			return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
-		}
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
 
 type hnResources struct {
 	goroutines int
@@ -131,13 +44,13 @@ func TestPeerChurnLeaksNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("churn test skipped with -short")
 	}
-	ka, kb := hnKey(t), hnKey(t)
-	pa, pb := hnPort(t), hnPort(t)
+	ka, kb := genKey(t), genKey(t)
+	pa, pb := freePort(t), freePort(t)
 	bobState := t.TempDir()
-	alice := hnStart(t, "alice", t.TempDir(), ka, pa)
+	alice := startTestNode(t, "alice", t.TempDir(), ka, pa, nil)
 	t.Cleanup(alice.stop)
 	aliceEP := fmt.Sprintf("tcp://127.0.0.1:%d", pa)
-	if err := alice.TrustKeyFile("bob", hnKeyFile(kb)); err != nil {
+	if err := alice.TrustKeyFile("bob", keyFile(kb)); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -146,7 +59,7 @@ func TestPeerChurnLeaksNothing(t *testing.T) {
 		fmt.Sscan(s, &rounds)
 	}
 	var base hnResources
-	var current *hnNode
+	var current *testNode
 	t.Cleanup(func() {
 		if current != nil {
 			current.stop()
@@ -162,21 +75,21 @@ func TestPeerChurnLeaksNothing(t *testing.T) {
 		next := time.Now().Add(70 * time.Millisecond)
 		// One cleanup for the current incarnation only: a cleanup or defer
 		// per round would keep every incarnation reachable.
-		bob := hnStart(t, "bob", bobState, kb, pb, aliceEP)
+		bob := startTestNode(t, "bob", bobState, kb, pb, nil, aliceEP)
 		current = bob
 		if r == 0 {
-			if err := bob.TrustKeyFile("alice", hnKeyFile(ka)); err != nil {
+			if err := bob.TrustKeyFile("alice", keyFile(ka)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if err := bob.Send(ctx, "alice", []byte(fmt.Sprintf("from bob %d", r))); err != nil {
 			t.Fatal(err)
 		}
-		alice.waitFor(t, fmt.Sprintf(" msg bob bob from bob %d", r))
+		alice.waitEvent(t, fmt.Sprintf(" msg bob bob from bob %d", r))
 		if err := alice.Send(ctx, "bob", []byte(fmt.Sprintf("from alice %d", r))); err != nil {
 			t.Fatal(err)
 		}
-		bob.waitFor(t, fmt.Sprintf(" msg alice alice from alice %d", r))
+		bob.waitEvent(t, fmt.Sprintf(" msg alice alice from alice %d", r))
 		bob.events.Close()
 		bob.stop()
 		current = nil
@@ -205,27 +118,12 @@ func TestPeerChurnLeaksNothing(t *testing.T) {
 	if after.heap > base.heap+16<<20 {
 		t.Errorf("live heap grew from %d to %d KiB over %d rejoins", base.heap>>10, after.heap>>10, rounds-warmup)
 	}
-	got := readLogText(t, alice.Node, "bob")
+	got := readAll(t, alice.Node, "bob")
 	for r := 0; r < rounds; r++ {
 		if c := strings.Count(got, fmt.Sprintf(" bob from bob %d\n", r)); c != 1 {
 			t.Errorf("alice shows bob's message %d %d times", r, c)
 		}
 	}
-}
-
-func readLogText(t *testing.T, n *Node, where string) string {
-	t.Helper()
-	size, _, err := n.LogStat(where)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, size)
-	if size > 0 {
-		if _, err := n.ReadLog(where, buf, 0); err != nil && err != io.EOF {
-			t.Fatal(err)
-		}
-	}
-	return string(buf)
 }
 
 // --- fuzz targets ---

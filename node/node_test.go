@@ -49,8 +49,22 @@ func newTestNodeConfig(t *testing.T, name string, key crypto.PrivateKey, port in
 
 func newTestNodeState(t *testing.T, name string, state string, key crypto.PrivateKey, port int, edit func(*Config), peers ...string) *testNode {
 	t.Helper()
+	tn := startTestNode(t, name, state, key, port, edit, peers...)
+	t.Cleanup(tn.stop)
+	return tn
+}
+
+// startTestNode starts a node and leaves stopping it to the caller (a test
+// that starts many in turn must not keep each one reachable from a
+// cleanup). MFS_NODE_LOG=FILE appends every node's debug log to FILE.
+func startTestNode(t *testing.T, name string, state string, key crypto.PrivateKey, port int, edit func(*Config), peers ...string) *testNode {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
+	if path := os.Getenv("MFS_NODE_LOG"); path != "" {
+		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
+			logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
+		}
+	} else if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
 	}
 	cfg := Config{
@@ -70,7 +84,6 @@ func newTestNodeState(t *testing.T, name string, state string, key crypto.Privat
 	tn := &testNode{Node: n, key: key, cancel: cancel, done: make(chan error, 1)}
 	tn.events = n.Subscribe()
 	go func() { tn.done <- n.Run(ctx) }()
-	t.Cleanup(tn.stop)
 	return tn
 }
 
