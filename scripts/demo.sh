@@ -84,4 +84,13 @@ run "cat $A/bob"
 run "cat $B/alice"
 run "cat $A/.outbox   # empty: everything was acknowledged"
 
+say "7. Groups: a directory is a group, .all writes to all its members"
+run "mkdir $A/team && touch $A/team/bob"
+for _ in $(seq 100); do [ -d "$B/team" ] && break; sleep 0.1; done
+run "ls $B/team   # bob was invited"
+run "echo 'standup in five minutes' > $A/team/.all"
+run "echo 'on my way' > $B/team/.all"
+for _ in $(seq 100); do [ "$(wc -l < "$B/team/.all")" -ge 2 ] && [ "$(wc -l < "$A/team/.all")" -ge 2 ] && break; sleep 0.1; done
+run "cat $B/team/.all"
+
 say "Done: both nodes unmount and stop now."
