@@ -45,7 +45,6 @@ func logf(format string, args ...any) {
 var (
 	cleanMu  sync.Mutex
 	cleanups []func()
-	cleaned  bool
 )
 
 func atExit(f func()) {
@@ -58,7 +57,6 @@ func atExit(f func()) {
 func runCleanups() {
 	cleanMu.Lock()
 	fs := slices.Clone(cleanups)
-	cleaned = true
 	cleanMu.Unlock()
 	for i := len(fs) - 1; i >= 0; i-- {
 		fs[i]()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"time"
 )
 
 // summary describes a set of samples: their median and spread.
@@ -35,15 +34,6 @@ func summarize(xs []float64) summary {
 		N: len(s), Med: quantile(s, .5), Min: s[0], Max: s[len(s)-1],
 		P25: quantile(s, .25), P75: quantile(s, .75), P90: quantile(s, .90), P99: quantile(s, .99),
 	}
-}
-
-// secs converts durations to seconds.
-func secs(ds []time.Duration) []float64 {
-	out := make([]float64, len(ds))
-	for i, d := range ds {
-		out[i] = d.Seconds()
-	}
-	return out
 }
 
 // fmtDur formats seconds with a unit that keeps 3 significant digits.
