@@ -201,27 +201,26 @@ type sequenced struct {
 // unacknowledged (the sender retries in order).
 func (n *Node) commitInbound(ctx context.Context, seqs []*sequenced, acks []inbound) {
 	// Acknowledgements of group messages are per member: see groupAcked.
+	type groupAck struct {
+		it     *outItem
+		member crypto.PublicKey
+	}
 	var done []*outItem
-	var groupAcks []inbound
+	var groupAcks []groupAck
 	n.mu.Lock()
 	for _, a := range acks {
 		it, ok := n.outbox.get(crypto.MessageID(a.body))
 		switch {
 		case !ok: // a duplicate ack
 		case it.isGroup:
-			groupAcks = append(groupAcks, a)
+			groupAcks = append(groupAcks, groupAck{it, a.pw.Peer()})
 		case it.to == a.pw.Peer() && !slices.Contains(done, it):
 			done = append(done, it)
 		}
 	}
 	n.mu.Unlock()
-	for _, a := range groupAcks {
-		n.mu.Lock()
-		it, ok := n.outbox.get(crypto.MessageID(a.body))
-		n.mu.Unlock()
-		if ok {
-			n.groupAcked(ctx, it, a.pw.Peer())
-		}
+	for _, g := range groupAcks {
+		n.groupAcked(ctx, g.it, g.member)
 	}
 	if len(seqs) == 0 && len(done) == 0 {
 		return
